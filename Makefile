@@ -1,0 +1,41 @@
+# make lab   : set up .venv (first time only) and open the notebooks in JupyterLab
+# make test  : set up .venv (first time only) and run every test, notebooks included
+# make lint  : ruff
+
+VENV      ?= .venv
+PYTHON    ?= python3
+PY        := $(VENV)/bin/python
+# The CPU build of PyTorch; a plain `pip install torch` may pick a multi-GB CUDA build.
+TORCH_PIN ?= torch==2.13.0
+# Offline copies for tests and CI: ../shared/data holds the-verdict.txt beside a clone.
+SHARED_DATA ?= ../shared/data
+TEST_CACHE  := $(CURDIR)/.cache/gptedu
+
+.PHONY: lab test unit notebooks lint install clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[notebooks,dev]"
+	touch $@
+
+lab: install
+	cd notebooks && ../$(PY) -m jupyter lab
+
+# Tests use their own cache folder, seeded from ../shared/data when it exists (offline CI);
+# otherwise load_text downloads the-verdict.txt once and checks its SHA-256.
+test: install
+	@mkdir -p $(TEST_CACHE)
+	@if [ -f $(SHARED_DATA)/the-verdict.txt ]; then cp $(SHARED_DATA)/the-verdict.txt $(TEST_CACHE)/; fi
+	GPTEDU_CACHE_DIR=$(TEST_CACHE) TIKTOKEN_CACHE_DIR=$(CURDIR)/.cache/tiktoken \
+		$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -v --durations=15
+	$(PY) -m ruff check gptedu tests
+
+lint: install
+	$(PY) -m ruff check gptedu tests
+
+clean:
+	rm -rf $(VENV) .cache

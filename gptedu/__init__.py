@@ -1,0 +1,48 @@
+"""gptedu: pretrain a GPT from scratch and load GPT-2's weights, one notebook at a time.
+
+The package holds the tested code the notebooks import, under the names of the book
+*Build a Large Language Model (From Scratch)*. Each module matches a notebook:
+
+- ``tokenizer``  (01) text to token IDs and back
+- ``loss``       (02) cross-entropy and perplexity
+- ``data``       (03) corpora, sliding windows, data loaders
+- ``model``      the GPT architecture the series trains
+- ``training``   (04) training loops, learning-rate schedule, device choice
+- ``generation`` (04, 05) greedy decoding, temperature, top-k
+- ``plots``      (04) loss, perplexity and learning-rate figures
+- ``notebook``   helpers for the notebooks (``show_source``)
+- ``cli``        the ``gptedu train`` command
+"""
+
+from .config import GPT2_PRESETS, GPT_CONFIG_124M, gpt2_config, validate_config
+from .data import CORPORA, GPTDatasetV1, count_tokens, create_dataloader_v1, load_text, train_val_loaders
+from .download import cache_dir, download_file
+from .errors import ChecksumError, ConfigError, DataNotFoundError, GPTEduError, NotEnoughDataError
+from .generation import generate_text, generate_text_simple
+from .loss import calc_loss_batch, calc_loss_loader, perplexity
+from .model import GELU, FeedForward, GPTModel, LayerNorm, MultiHeadAttention, TransformerBlock, count_parameters
+from .notebook import show_source
+from .plots import plot_learning_rate, plot_losses, plot_perplexity, plot_training_summary
+from .tokenizer import get_tokenizer, text_to_token_ids, token_ids_to_text
+from .training import (
+    TrainingHistory,
+    evaluate_model,
+    generate_and_print_sample,
+    get_device,
+    lr_at_step,
+    train_model,
+    train_model_simple,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CORPORA", "GELU", "GPT2_PRESETS", "GPT_CONFIG_124M", "ChecksumError", "ConfigError", "DataNotFoundError",
+    "FeedForward", "GPTDatasetV1", "GPTEduError", "GPTModel", "LayerNorm", "MultiHeadAttention",
+    "NotEnoughDataError", "TrainingHistory", "TransformerBlock", "cache_dir", "calc_loss_batch",
+    "calc_loss_loader", "count_parameters", "count_tokens", "create_dataloader_v1", "download_file",
+    "evaluate_model", "generate_and_print_sample", "generate_text", "generate_text_simple", "get_device",
+    "get_tokenizer", "gpt2_config", "load_text", "lr_at_step", "perplexity", "plot_learning_rate",
+    "plot_losses", "plot_perplexity", "plot_training_summary", "show_source", "text_to_token_ids", "token_ids_to_text",
+    "train_model", "train_model_simple", "train_val_loaders", "validate_config",
+]

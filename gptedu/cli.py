@@ -1,0 +1,144 @@
+"""The ``gptedu`` command: ``gptedu train`` runs the seed's pretraining from a terminal.
+
+``gptedu train`` with no options repeats the seed's run: the 124M model with context 256 on
+``the-verdict``, AdamW (lr 0.0004, weight decay 0.1), 10 epochs, batch size 2, evaluation
+every 5 steps on 5 batches, seeded with 123 in the seed's order. Every value is a flag
+(``gptedu train --help``). It writes the weights, the config, the loss history and a PNG of
+the loss and perplexity curves to ``--out-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import GPTEduError
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--corpus", default="the-verdict", help="corpus name or path of a UTF-8 text file (default: the-verdict)")
+    data.add_argument("--train-ratio", type=float, default=0.90, help="share of characters used for training (default: 0.90)")
+    data.add_argument("--batch-size", type=int, default=2, help="sequences per batch (default: 2)")
+    model = parser.add_argument_group("model (defaults: GPT_CONFIG_124M)")
+    model.add_argument("--context-length", type=int, default=256, help="tokens per training sequence (default: 256)")
+    model.add_argument("--emb-dim", type=int, default=768)
+    model.add_argument("--n-heads", type=int, default=12)
+    model.add_argument("--n-layers", type=int, default=12)
+    model.add_argument("--drop-rate", type=float, default=0.1)
+    training = parser.add_argument_group("training")
+    training.add_argument("--epochs", type=int, default=10, help="passes over the training text (default: 10)")
+    training.add_argument("--lr", type=float, default=0.0004, help="(peak) learning rate of AdamW (default: 0.0004)")
+    training.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay (default: 0.1)")
+    training.add_argument("--eval-freq", type=int, default=5, help="evaluate every N steps (default: 5)")
+    training.add_argument("--eval-iter", type=int, default=5, help="batches per evaluation (default: 5)")
+    training.add_argument("--seed", type=int, default=123, help="random seed (default: 123, as the seed)")
+    training.add_argument("--start-context", default="Every effort moves you", help="prompt of the samples printed after each epoch")
+    training.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    schedule = parser.add_argument_group("learning-rate schedule")
+    schedule.add_argument(
+        "--schedule", choices=["simple", "warmup-cosine"], default="simple",
+        help="simple: the seed's constant rate (train_model_simple); warmup-cosine: linear warmup, "
+        "cosine decay and gradient clipping (train_model)",
+    )
+    schedule.add_argument("--warmup-steps", type=int, default=None, help="warmup steps (default: 20%% of all steps)")
+    schedule.add_argument("--initial-lr", type=float, default=3e-5, help="learning rate at step 0 of the warmup")
+    schedule.add_argument("--min-lr", type=float, default=1e-6, help="learning rate at the end of the cosine decay")
+    schedule.add_argument("--max-norm", type=float, default=1.0, help="gradient-clipping norm (warmup-cosine only)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out-dir", default="gptedu-run", help="folder for model.pth, config.json, history.json, training.png")
+    output.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``gptedu`` command."""
+    parser = argparse.ArgumentParser(prog="gptedu", description="Pretrain a GPT from scratch, as in the gptedu notebooks.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="pretrain a GPT on a text (defaults: the seed's run)",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_train_arguments(train)
+    return parser
+
+
+def run_training(args: argparse.Namespace) -> dict:
+    """Run ``gptedu train`` with parsed ``args``; print the seed's lines and return a summary dict."""
+    import torch
+
+    from .config import GPT_CONFIG_124M
+    from .data import count_tokens, load_text, train_val_loaders
+    from .loss import calc_loss_loader
+    from .model import GPTModel
+    from .plots import plot_training_summary
+    from .tokenizer import get_tokenizer
+    from .training import get_device, train_model, train_model_simple
+
+    cfg = {**GPT_CONFIG_124M, "context_length": args.context_length, "emb_dim": args.emb_dim,
+           "n_heads": args.n_heads, "n_layers": args.n_layers, "drop_rate": args.drop_rate}
+    out_dir = Path(args.out_dir)
+    text = load_text(args.corpus)
+    tokenizer = get_tokenizer()
+    print("Characters:", len(text))
+    print("Tokens:", len(tokenizer.encode(text)))
+
+    # The seed's order of seeding: before the first model, the loaders, the baseline and the trained model.
+    torch.manual_seed(args.seed)
+    model = GPTModel(cfg)
+    model.eval()
+    torch.manual_seed(args.seed)
+    train_loader, val_loader = train_val_loaders(text, cfg["context_length"], args.batch_size, args.train_ratio)
+    print("Training tokens:", count_tokens(train_loader))
+    print("Validation tokens:", count_tokens(val_loader))
+    device = get_device(args.device)
+    print(f"Using {device} device.")
+    model.to(device)
+    torch.manual_seed(args.seed)
+    with torch.no_grad():
+        print("Training loss:", calc_loss_loader(train_loader, model, device))
+        print("Validation loss:", calc_loss_loader(val_loader, model, device))
+
+    torch.manual_seed(args.seed)
+    model = GPTModel(cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    loop_args = dict(num_epochs=args.epochs, eval_freq=args.eval_freq, eval_iter=args.eval_iter,
+                     start_context=args.start_context, tokenizer=tokenizer, progress=not args.no_progress)
+    start = time.perf_counter()
+    try:
+        if args.schedule == "simple":
+            history = train_model_simple(model, train_loader, val_loader, optimizer, device, **loop_args)
+        else:
+            history = train_model(model, train_loader, val_loader, optimizer, device, warmup_steps=args.warmup_steps,
+                                  initial_lr=args.initial_lr, min_lr=args.min_lr, max_norm=args.max_norm, **loop_args)
+    except KeyboardInterrupt:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), out_dir / "model_interrupted.pth")
+        print(f"\nInterrupted: the weights so far are saved in {out_dir / 'model_interrupted.pth'}.")
+        raise
+    seconds = time.perf_counter() - start
+    tokens_trained = args.epochs * count_tokens(train_loader)
+    print(f"Training completed in {seconds / 60:.2f} minutes ({tokens_trained / seconds:.1f} tokens/s including evaluation).")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out_dir / "model.pth")
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    summary = {"train_losses": list(history[0]), "val_losses": list(history[1]), "tokens_seen": list(history[2]),
+               "seconds": seconds, "tokens_per_second": tokens_trained / seconds}
+    (out_dir / "history.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plot_training_summary(args.epochs, history).savefig(out_dir / "training.png", dpi=120)
+    print(f"Wrote {out_dir / 'model.pth'}, config.json, history.json and training.png.")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``gptedu`` command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        run_training(args)
+    except GPTEduError as error:
+        print(f"gptedu: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,26 @@
+"""The few exceptions gptedu raises, each a subclass of a built-in type.
+
+Every message says what was wrong, the value seen, and what to change. Because each class
+also derives from the matching built-in exception (``ValueError``, ``FileNotFoundError``,
+...), ordinary ``except ValueError:`` clauses in a student's code keep working.
+"""
+
+
+class GPTEduError(Exception):
+    """Base class of every error gptedu raises on purpose."""
+
+
+class ConfigError(GPTEduError, ValueError):
+    """A model or training setting that cannot work (for example ``emb_dim % n_heads != 0``)."""
+
+
+class NotEnoughDataError(GPTEduError, ValueError):
+    """The text is too short for the requested context length, split or batch size."""
+
+
+class ChecksumError(GPTEduError, ValueError):
+    """A file's SHA-256 differs from the published one: corrupted, truncated or the wrong file."""
+
+
+class DataNotFoundError(GPTEduError, FileNotFoundError):
+    """A file or corpus that gptedu needs is neither on disk nor downloadable right now."""

@@ -1,0 +1,215 @@
+"""Training loops: the seed's ``train_model_simple`` and ``train_model`` with warmup, cosine decay and clipping (notebook 04).
+
+``train_model_simple`` is the book's loop, number for number: it prints
+``Ep 1 (Step 000000): Train loss 9.781, Val loss 9.933`` every ``eval_freq`` steps and a
+50-token sample after each epoch. ``train_model`` adds the three improvements the seed
+lists as "not included": a learning rate that rises linearly during ``warmup_steps``,
+then follows half a cosine down to ``min_lr``, and gradient clipping to ``max_norm``.
+Both show a progress bar (``tqdm.auto``: a widget in Jupyter, a text bar in a terminal).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import NamedTuple
+
+import tiktoken
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .generation import generate_text
+from .loss import calc_loss_batch, calc_loss_loader
+from .tokenizer import text_to_token_ids, token_ids_to_text
+
+
+class TrainingHistory(NamedTuple):
+    """What a training run returns; unpacks like the book's tuple of lists."""
+
+    train_losses: list[float]
+    val_losses: list[float]
+    track_tokens_seen: list[int]
+    track_lrs: list[float]
+
+
+def get_device(override: str | torch.device | None = None) -> torch.device:
+    """Return the device to train on: ``override`` or ``$GPTEDU_DEVICE`` if given, else cuda, then mps, then cpu.
+
+    Raises ``ValueError`` if the requested device is not available on this machine.
+    """
+    requested = override if override is not None else os.environ.get("GPTEDU_DEVICE") or None
+    if requested is not None:
+        device = torch.device(requested)
+        available = {
+            "cpu": True,
+            "cuda": torch.cuda.is_available(),
+            "mps": torch.backends.mps.is_available(),
+        }.get(device.type, False)
+        if not available:
+            raise ValueError(f"Device {str(device)!r} is not available on this machine; use 'cpu' or leave the device unset.")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def evaluate_model(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, device: torch.device | str, eval_iter: int) -> tuple[float, float]:
+    """Return the training and validation loss over ``eval_iter`` batches each, in eval mode without gradients."""
+    model.eval()  # no dropout while measuring
+    with torch.no_grad():
+        train_loss = calc_loss_loader(train_loader, model, device, num_batches=eval_iter)
+        val_loss = calc_loss_loader(val_loader, model, device, num_batches=eval_iter)
+    model.train()
+    return train_loss, val_loss
+
+
+def generate_and_print_sample(model: nn.Module, tokenizer: tiktoken.Encoding, device: torch.device | str, start_context: str) -> None:
+    """Print 50 greedily generated tokens after ``start_context`` on one line, as the seed does after each epoch."""
+    model.eval()
+    context_size = model.pos_emb.weight.shape[0]
+    encoded = text_to_token_ids(start_context, tokenizer).to(device)
+    with torch.no_grad():
+        token_ids = generate_text(model=model, idx=encoded, max_new_tokens=50, context_size=context_size)
+    decoded_text = token_ids_to_text(token_ids, tokenizer)
+    tqdm.write(decoded_text.replace("\n", " "))  # like print, without breaking a progress bar
+    model.train()
+
+
+def _check_loop_args(train_loader: DataLoader, num_epochs: int, eval_freq: int, eval_iter: int) -> None:
+    for name, value in (("num_epochs", num_epochs), ("eval_freq", eval_freq), ("eval_iter", eval_iter)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    if len(train_loader) == 0:
+        raise ValueError(
+            "The training loader has no batches, so there is nothing to train on. Use more text, "
+            "a smaller context length or a smaller batch size."
+        )
+
+
+def _record_evaluation(history: TrainingHistory, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen) -> None:
+    train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
+    history.train_losses.append(train_loss)
+    history.val_losses.append(val_loss)
+    history.track_tokens_seen.append(tokens_seen)
+    tqdm.write(f"Ep {epoch+1} (Step {global_step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
+
+
+def train_model_simple(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str,
+    num_epochs: int,
+    eval_freq: int,
+    eval_iter: int,
+    start_context: str,
+    tokenizer: tiktoken.Encoding,
+    progress: bool = True,
+) -> tuple[list[float], list[float], list[int]]:
+    """Train with the seed's loop and return ``(train_losses, val_losses, track_tokens_seen)``.
+
+    Every step: zero the gradients, compute the batch loss, backpropagate, update. Every
+    ``eval_freq`` steps it evaluates ``eval_iter`` batches of each loader and prints the
+    seed's ``Ep E (Step NNNNNN): ...`` line; after each epoch it prints a sample.
+    ``progress=False`` hides the progress bar.
+    """
+    _check_loop_args(train_loader, num_epochs, eval_freq, eval_iter)
+    history = TrainingHistory([], [], [], [])
+    tokens_seen, global_step = 0, -1
+    with tqdm(total=num_epochs * len(train_loader), desc="Training", unit="step", disable=not progress) as bar:
+        for epoch in range(num_epochs):
+            model.train()  # dropout on
+            for input_batch, target_batch in train_loader:
+                optimizer.zero_grad()  # reset the gradients of the previous step
+                loss = calc_loss_batch(input_batch, target_batch, model, device)
+                loss.backward()  # gradients of the loss with respect to every weight
+                optimizer.step()  # update the weights
+                tokens_seen += input_batch.numel()
+                global_step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                if global_step % eval_freq == 0:
+                    _record_evaluation(history, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen)
+            generate_and_print_sample(model, tokenizer, device, start_context)
+    return history.train_losses, history.val_losses, history.track_tokens_seen
+
+
+def lr_at_step(step: int, total_steps: int, peak_lr: float, warmup_steps: int = 0, initial_lr: float = 3e-5, min_lr: float = 1e-6) -> float:
+    """Return the learning rate of step ``step`` (0-based) for linear warmup followed by cosine decay.
+
+    During the first ``warmup_steps`` steps the rate grows linearly from ``initial_lr`` to
+    ``peak_lr``; afterwards it follows half a cosine from ``peak_lr`` down to ``min_lr`` at
+    the last step. A small rate at the start keeps the first, noisy updates from
+    throwing the randomly initialised weights too far.
+    """
+    if not 0 <= warmup_steps <= total_steps:
+        raise ValueError(f"warmup_steps must be between 0 and the number of steps ({total_steps}); got {warmup_steps}.")
+    if step < warmup_steps:
+        return initial_lr + (peak_lr - initial_lr) * step / warmup_steps
+    decay_steps = max(total_steps - warmup_steps - 1, 1)
+    progress = min((step - warmup_steps) / decay_steps, 1.0)  # 0 -> 1 over the decay phase
+    return min_lr + (peak_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train_model(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str,
+    num_epochs: int,
+    eval_freq: int,
+    eval_iter: int,
+    start_context: str,
+    tokenizer: tiktoken.Encoding,
+    warmup_steps: int | None = None,
+    initial_lr: float = 3e-5,
+    min_lr: float = 1e-6,
+    max_norm: float | None = 1.0,
+    progress: bool = True,
+) -> TrainingHistory:
+    """Train like ``train_model_simple``, with linear warmup, cosine decay and gradient clipping.
+
+    The peak learning rate is the optimizer's ``lr``. ``warmup_steps`` defaults to 20% of all
+    steps; ``max_norm=None`` turns clipping off. Returns a ``TrainingHistory`` with the losses,
+    tokens seen and the learning rate of every step.
+    """
+    _check_loop_args(train_loader, num_epochs, eval_freq, eval_iter)
+    if max_norm is not None and max_norm <= 0:
+        raise ValueError(f"max_norm must be positive or None (no clipping); got {max_norm}.")
+    total_steps = num_epochs * len(train_loader)
+    if warmup_steps is None:
+        warmup_steps = int(0.2 * total_steps)
+    peak_lr = optimizer.param_groups[0]["lr"]
+    history = TrainingHistory([], [], [], [])
+    tokens_seen, global_step = 0, -1
+    with tqdm(total=total_steps, desc="Training", unit="step", disable=not progress) as bar:
+        for epoch in range(num_epochs):
+            model.train()
+            for input_batch, target_batch in train_loader:
+                global_step += 1
+                lr = lr_at_step(global_step, total_steps, peak_lr, warmup_steps, initial_lr, min_lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                history.track_lrs.append(lr)
+                optimizer.zero_grad()
+                loss = calc_loss_batch(input_batch, target_batch, model, device)
+                loss.backward()
+                if max_norm is not None:
+                    # Rescale all gradients together if their joint norm exceeds max_norm.
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm)
+                optimizer.step()
+                tokens_seen += input_batch.numel()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+                if global_step % eval_freq == 0:
+                    _record_evaluation(history, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen)
+            generate_and_print_sample(model, tokenizer, device, start_context)
+    for group in optimizer.param_groups:
+        group["lr"] = peak_lr  # leave the optimizer as it was given, for a later run
+    return history
