@@ -10,6 +10,8 @@ TORCH_PIN ?= torch==2.13.0
 # Offline copies for tests and CI: ../shared/data holds the-verdict.txt beside a clone.
 SHARED_DATA ?= ../shared/data
 TEST_CACHE  := $(CURDIR)/.cache/gptedu
+# A Hugging Face hub cache holding a random stand-in for GPT-2 124M in the published layout (notebook 07).
+HF_TEST_CACHE := $(CURDIR)/.cache/huggingface/hub
 
 .PHONY: lab test unit notebooks lint install clean
 
@@ -30,7 +32,8 @@ lab: install
 test: install
 	@mkdir -p $(TEST_CACHE)
 	@if [ -f $(SHARED_DATA)/the-verdict.txt ]; then cp $(SHARED_DATA)/the-verdict.txt $(TEST_CACHE)/; fi
-	GPTEDU_CACHE_DIR=$(TEST_CACHE) TIKTOKEN_CACHE_DIR=$(CURDIR)/.cache/tiktoken \
+	$(PY) tests/fixtures/make_hub_standin.py $(HF_TEST_CACHE)
+	GPTEDU_CACHE_DIR=$(TEST_CACHE) TIKTOKEN_CACHE_DIR=$(CURDIR)/.cache/tiktoken HF_HUB_CACHE=$(HF_TEST_CACHE) HF_HUB_OFFLINE=1 \
 		$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -v --durations=15
 	$(PY) -m ruff check gptedu tests
 

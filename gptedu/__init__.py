@@ -11,6 +11,7 @@ The package holds the tested code the notebooks import, under the names of the b
 - ``generation`` (04, 05) greedy decoding, temperature, top-k
 - ``plots``      (04) loss, perplexity and learning-rate figures
 - ``notebook``   helpers for the notebooks (``show_source``)
+- ``pretrained`` (07) OpenAI's GPT-2 weights in ``GPTModel`` (``hub``, ``tf_checkpoint``, ``openai_download``)
 - ``cli``        the ``gptedu train`` command
 """
 
@@ -22,7 +23,10 @@ from .generation import generate_text, generate_text_simple
 from .loss import calc_loss_batch, calc_loss_loader, perplexity
 from .model import GELU, FeedForward, GPTModel, LayerNorm, MultiHeadAttention, TransformerBlock, count_parameters
 from .notebook import show_source
+from .performance import enable_fast_malloc
 from .plots import plot_learning_rate, plot_losses, plot_perplexity, plot_training_summary
+from .pretrained import GPT2_PARAMETER_COUNTS, HF_REPOS, build_empty_gpt, export_to_hf, load_gpt2, load_weights_into_gpt
+from .tf_checkpoint import load_gpt2_params_from_tf_ckpt, read_tf_checkpoint
 from .tokenizer import get_tokenizer, text_to_token_ids, token_ids_to_text
 from .training import (
     TrainingHistory,
@@ -37,10 +41,12 @@ from .training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "GPT2_PARAMETER_COUNTS", "HF_REPOS", "build_empty_gpt", "export_to_hf", "load_gpt2", "load_gpt2_params_from_tf_ckpt",
+    "load_weights_into_gpt", "read_tf_checkpoint",
     "CORPORA", "GELU", "GPT2_PRESETS", "GPT_CONFIG_124M", "ChecksumError", "ConfigError", "DataNotFoundError",
     "FeedForward", "GPTDatasetV1", "GPTEduError", "GPTModel", "LayerNorm", "MultiHeadAttention",
     "NotEnoughDataError", "TrainingHistory", "TransformerBlock", "cache_dir", "calc_loss_batch",
-    "calc_loss_loader", "count_parameters", "count_tokens", "create_dataloader_v1", "download_file",
+    "calc_loss_loader", "count_parameters", "count_tokens", "create_dataloader_v1", "download_file", "enable_fast_malloc",
     "evaluate_model", "generate_and_print_sample", "generate_text", "generate_text_simple", "get_device",
     "get_tokenizer", "gpt2_config", "load_text", "lr_at_step", "perplexity", "plot_learning_rate",
     "plot_losses", "plot_perplexity", "plot_training_summary", "show_source", "text_to_token_ids", "token_ids_to_text",

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .errors import GPTEduError
+from .prefetch import add_download_command, run_download
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="pretrain a GPT on a text (defaults: the seed's run)",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_train_arguments(train)
+    add_download_command(commands)  # gptedu download: GPT-2's weights ahead of time (gptedu/prefetch.py)
     return parser
 
 
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gptedu`` command; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
-        run_training(args)
+        run_download(args) if args.command == "download" else run_training(args)
     except GPTEduError as error:
         print(f"gptedu: error: {error}", file=sys.stderr)
         return 2

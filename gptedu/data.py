@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .download import download_file
-from .errors import DataNotFoundError, NotEnoughDataError
+from .errors import ConfigError, DataNotFoundError, NotEnoughDataError
 from .tokenizer import ENDOFTEXT, get_tokenizer
 
 #: Named corpora that ``load_text`` can download: URL and published SHA-256.
@@ -67,7 +67,7 @@ class GPTDatasetV1(Dataset):
     def __init__(self, txt: str, tokenizer: tiktoken.Encoding, max_length: int, stride: int) -> None:
         for name, value in (("max_length", max_length), ("stride", stride)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+                raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
         token_ids = tokenizer.encode(txt, allowed_special={ENDOFTEXT})
         self.token_ids = torch.tensor(token_ids, dtype=torch.long)  # (num_tokens,) the only copy
         self.max_length = max_length
@@ -101,7 +101,7 @@ def create_dataloader_v1(
     too few for one batch while ``drop_last=True`` (the loader would silently be empty).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+        raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")
     dataset = GPTDatasetV1(txt, get_tokenizer(), max_length, stride)
     num_tokens = len(dataset.token_ids)
     if len(dataset) == 0:
@@ -134,7 +134,7 @@ def train_val_loaders(
     ``train_ratio`` when either part is too short, instead of the seed's printed warning.
     """
     if not 0.0 < train_ratio < 1.0:
-        raise ValueError(f"train_ratio must be between 0 and 1 (the seed uses 0.90); got {train_ratio!r}.")
+        raise ConfigError(f"train_ratio must be between 0 and 1 (the seed uses 0.90); got {train_ratio!r}.")
     split_idx = int(train_ratio * len(text))
     parts = {"training": text[:split_idx], "validation": text[split_idx:]}
     tokenizer = get_tokenizer()

@@ -191,9 +191,11 @@ def count_parameters(model: nn.Module, tied_output_head: bool = False) -> int:
     """Count a model's parameters; ``tied_output_head=True`` counts the output head as shared with ``tok_emb``.
 
     GPT-2 reuses the token embedding as output layer, which is why "124M" counts 124,439,808
-    parameters while the book's untied model has 163,009,536.
+    parameters while the book's untied model (context 1024) has 163,009,536. A model whose
+    head already shares the embedding's tensor is counted correctly either way.
     """
-    total = sum(p.numel() for p in model.parameters())
-    if tied_output_head and hasattr(model, "out_head"):
+    total = sum(p.numel() for p in model.parameters())  # a shared (tied) tensor is listed once
+    already_tied = hasattr(model, "out_head") and model.out_head.weight is model.tok_emb.weight
+    if tied_output_head and hasattr(model, "out_head") and not already_tied:
         total -= model.out_head.weight.numel()
     return total

@@ -1,0 +1,119 @@
+"""gptedu.plots: every figure has a title, labelled axes and the data it claims to show."""
+
+import math
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.figure import Figure
+
+from gptedu import TrainingHistory, plot_learning_rate, plot_losses, plot_perplexity, plot_training_summary
+
+EPOCHS = [0.0, 0.5, 1.0, 1.5]
+TOKENS = [512, 2560, 4608, 6656]
+TRAIN = [9.781, 7.2, 6.1, 5.0]
+VAL = [9.933, 7.8, 6.9, 6.6]
+
+
+def lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_plot_losses_returns_a_figure_with_title_and_labelled_axes():
+    fig = plot_losses(EPOCHS, TOKENS, TRAIN, VAL)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_title() == "Loss during training"
+    assert ax.get_xlabel() == "Epochs"
+    assert ax.get_ylabel() == "Loss (cross-entropy, nats)"
+
+
+def test_plot_losses_draws_training_and_validation_loss_against_epochs():
+    lines = lines_by_label(plot_losses(EPOCHS, TOKENS, TRAIN, VAL).axes[0])
+    assert list(lines["Training loss"].get_xdata()) == EPOCHS
+    assert list(lines["Training loss"].get_ydata()) == TRAIN
+    assert list(lines["Validation loss"].get_ydata()) == VAL
+
+
+def test_plot_losses_has_a_second_x_axis_of_tokens_seen():
+    fig = plot_losses(EPOCHS, TOKENS, TRAIN, VAL)
+    assert len(fig.axes) == 2  # the seed's twiny axis
+    tokens_axis = fig.axes[1]
+    assert tokens_axis.get_xlabel() == "Tokens seen"
+    assert list(tokens_axis.get_lines()[0].get_xdata()) == TOKENS
+
+
+@pytest.mark.parametrize("short", ["epochs", "tokens", "train", "val"])
+def test_plot_losses_rejects_lists_of_different_lengths(short):
+    data = {"epochs": EPOCHS, "tokens": TOKENS, "train": TRAIN, "val": VAL}
+    data[short] = data[short][:-1]
+    with pytest.raises(ValueError, match="must have the same length"):
+        plot_losses(data["epochs"], data["tokens"], data["train"], data["val"])
+
+
+def test_plot_perplexity_returns_a_figure_with_title_and_labelled_axes():
+    fig = plot_perplexity(TOKENS, TRAIN, VAL)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_title() == "Perplexity during training"
+    assert ax.get_xlabel() == "Tokens seen"
+    assert ax.get_ylabel() == "Perplexity (log scale)"
+    assert ax.get_yscale() == "log"
+
+
+def test_plot_perplexity_draws_exp_of_the_losses():
+    lines = lines_by_label(plot_perplexity(TOKENS, TRAIN, VAL).axes[0])
+    assert list(lines["Training perplexity"].get_xdata()) == TOKENS
+    assert list(lines["Training perplexity"].get_ydata()) == pytest.approx([math.exp(loss) for loss in TRAIN])
+    assert list(lines["Validation perplexity"].get_ydata()) == pytest.approx([math.exp(loss) for loss in VAL])
+
+
+def test_plot_learning_rate_returns_a_figure_with_title_and_labelled_axes():
+    fig = plot_learning_rate([3e-5, 2e-4, 4e-4, 2e-4, 1e-6])
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_title() == "Learning-rate schedule"
+    assert ax.get_xlabel() == "Training step"
+    assert ax.get_ylabel() == "Learning rate"
+
+
+def test_plot_learning_rate_draws_one_point_per_step():
+    lrs = [3e-5, 2e-4, 4e-4, 2e-4, 1e-6]
+    line = plot_learning_rate(lrs).axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [0, 1, 2, 3, 4]
+    assert list(line.get_ydata()) == lrs
+
+
+def test_plots_draw_on_a_given_axes():
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plot_losses(EPOCHS, TOKENS, TRAIN, VAL, ax=left) is fig
+    assert plot_learning_rate([1e-4, 2e-4], ax=right) is fig
+    assert right.get_title() == "Learning-rate schedule"
+
+
+def test_plot_training_summary_shows_loss_and_perplexity_side_by_side():
+    fig = plot_training_summary(2, (TRAIN, VAL, TOKENS))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "Loss during training" in titles
+    assert "Perplexity during training" in titles
+
+
+def test_plot_training_summary_spreads_evaluations_over_the_epochs():
+    fig = plot_training_summary(3, (TRAIN, VAL, TOKENS))
+    loss_axis = next(ax for ax in fig.axes if ax.get_title() == "Loss during training")
+    assert list(lines_by_label(loss_axis)["Training loss"].get_xdata()) == pytest.approx([0, 1, 2, 3])
+
+
+def test_plot_training_summary_accepts_a_training_history(tmp_path):
+    history = TrainingHistory(TRAIN, VAL, TOKENS, [1e-4] * 8)
+    assert isinstance(plot_training_summary(2, history), Figure)
+
+
+def test_plot_training_summary_saves_a_png(tmp_path):
+    path = tmp_path / "training.png"
+    plot_training_summary(2, (TRAIN, VAL, TOKENS)).savefig(path, dpi=60)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_training_summary_of_a_single_evaluation():
+    fig = plot_training_summary(1, ([10.9], [10.95], [64]))  # one evaluation: no division by zero
+    assert isinstance(fig, Figure)
