@@ -8,24 +8,55 @@ The package holds the tested code the notebooks import, under the names of the b
 - ``data``       (03) corpora, sliding windows, data loaders
 - ``model``      the GPT architecture the series trains
 - ``training``   (04) training loops, learning-rate schedule, device choice
-- ``generation`` (04, 05) greedy decoding, temperature, top-k
+- ``generation`` (04, 05) greedy decoding, temperature, top-k, top-p, KV-cached generation
+- ``sampling``   (05) the logits transforms: temperature, top-k, top-p
+- ``beam_search`` (05) beam search
+- ``widgets``    (05) the interactive sampling explorer (needs ipywidgets)
 - ``plots``      (04) loss, perplexity and learning-rate figures
 - ``notebook``   helpers for the notebooks (``show_source``)
 - ``pretrained`` (07) OpenAI's GPT-2 weights in ``GPTModel`` (``hub``, ``tf_checkpoint``, ``openai_download``)
 - ``cli``        the ``gptedu train`` command
 """
 
+from .beam_search import Beam, beam_search
+from .checkpoints import Checkpoint, load_checkpoint, load_model, save_checkpoint, save_model
 from .config import GPT2_PRESETS, GPT_CONFIG_124M, gpt2_config, validate_config
 from .data import CORPORA, GPTDatasetV1, count_tokens, create_dataloader_v1, load_text, train_val_loaders
 from .download import cache_dir, download_file
-from .errors import ChecksumError, ConfigError, DataNotFoundError, GPTEduError, NotEnoughDataError
+from .errors import (
+    ChecksumError,
+    ConfigError,
+    DataNotFoundError,
+    FormatVersionError,
+    GPTEduError,
+    NotEnoughDataError,
+    UnsafeFileError,
+)
 from .generation import generate_text, generate_text_simple
 from .loss import calc_loss_batch, calc_loss_loader, perplexity
-from .model import GELU, FeedForward, GPTModel, LayerNorm, MultiHeadAttention, TransformerBlock, count_parameters
+from .model import (
+    GELU,
+    FeedForward,
+    GPTModel,
+    KVCache,
+    LayerKVCache,
+    LayerNorm,
+    MultiHeadAttention,
+    TransformerBlock,
+    count_parameters,
+)
 from .notebook import show_source
 from .performance import enable_fast_malloc
 from .plots import plot_learning_rate, plot_losses, plot_perplexity, plot_training_summary
 from .pretrained import GPT2_PARAMETER_COUNTS, HF_REPOS, build_empty_gpt, export_to_hf, load_gpt2, load_weights_into_gpt
+from .sampling import (
+    apply_temperature,
+    next_token_probs,
+    sample_next_token,
+    softmax_with_temperature,
+    top_k_filter,
+    top_p_filter,
+)
 from .tf_checkpoint import load_gpt2_params_from_tf_ckpt, read_tf_checkpoint
 from .tokenizer import get_tokenizer, text_to_token_ids, token_ids_to_text
 from .training import (
@@ -51,4 +82,7 @@ __all__ = [
     "get_tokenizer", "gpt2_config", "load_text", "lr_at_step", "perplexity", "plot_learning_rate",
     "plot_losses", "plot_perplexity", "plot_training_summary", "show_source", "text_to_token_ids", "token_ids_to_text",
     "train_model", "train_model_simple", "train_val_loaders", "validate_config",
+    "Beam", "KVCache", "LayerKVCache", "apply_temperature", "beam_search", "next_token_probs", "sample_next_token",
+    "softmax_with_temperature", "top_k_filter", "top_p_filter",
+    "Checkpoint", "FormatVersionError", "UnsafeFileError", "load_checkpoint", "load_model", "save_checkpoint", "save_model",
 ]

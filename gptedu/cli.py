@@ -4,7 +4,10 @@
 ``the-verdict``, AdamW (lr 0.0004, weight decay 0.1), 10 epochs, batch size 2, evaluation
 every 5 steps on 5 batches, seeded with 123 in the seed's order. Every value is a flag
 (``gptedu train --help``). It writes the weights, the config, the loss history and a PNG of
-the loss and perplexity curves to ``--out-dir``.
+the loss and perplexity curves to ``--out-dir``; with ``--checkpoint`` also
+``checkpoint.safetensors`` (model, AdamW, step, random states: notebook 06), from which
+``--resume`` continues exactly as if the run had never stopped, for example one more epoch
+with ``--epochs 11``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import GPTEduError
+from .corpus import add_prepare_command, run_prepare
+from .errors import ConfigError, GPTEduError
 from .prefetch import add_download_command, run_download
 
 
@@ -45,13 +49,21 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="simple: the seed's constant rate (train_model_simple); warmup-cosine: linear warmup, "
         "cosine decay and gradient clipping (train_model)",
     )
-    schedule.add_argument("--warmup-steps", type=int, default=None, help="warmup steps (default: 20%% of all steps)")
-    schedule.add_argument("--initial-lr", type=float, default=3e-5, help="learning rate at step 0 of the warmup")
-    schedule.add_argument("--min-lr", type=float, default=1e-6, help="learning rate at the end of the cosine decay")
-    schedule.add_argument("--max-norm", type=float, default=1.0, help="gradient-clipping norm (warmup-cosine only)")
+    schedule.add_argument("--warmup-steps", type=int, default=None, help="warmup steps (warmup-cosine; default: 20%% of all steps)")
+    schedule.add_argument("--initial-lr", type=float, default=None, help="learning rate at step 0 of the warmup (warmup-cosine; default: 3e-5)")
+    schedule.add_argument("--min-lr", type=float, default=None, help="learning rate at the end of the cosine decay (warmup-cosine; default: 1e-6)")
+    schedule.add_argument("--max-norm", type=float, default=None, help="gradient-clipping norm (warmup-cosine; default: 1.0)")
     output = parser.add_argument_group("output")
     output.add_argument("--out-dir", default="gptedu-run", help="folder for model.pth, config.json, history.json, training.png")
     output.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    checkpoints = parser.add_argument_group("checkpoints (notebook 06)")
+    checkpoints.add_argument("--checkpoint", action="store_true",
+                             help="save checkpoint.safetensors (model, AdamW, step, random states) at the end of training")
+    checkpoints.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                             help="save checkpoint.safetensors every STEPS steps as well (implies --checkpoint)")
+    checkpoints.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                             help="continue the run saved in CHECKPOINT exactly where it stopped; --epochs counts all epochs, "
+                             "so one more than the saved run trains one more epoch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_train_arguments(train)
     add_download_command(commands)  # gptedu download: GPT-2's weights ahead of time (gptedu/prefetch.py)
+    add_prepare_command(commands)  # gptedu prepare: a large corpus into a token file (gptedu/corpus.py)
     return parser
 
 
@@ -69,6 +82,7 @@ def run_training(args: argparse.Namespace) -> dict:
     """Run ``gptedu train`` with parsed ``args``; print the seed's lines and return a summary dict."""
     import torch
 
+    from .checkpoints import checkpoint_progress
     from .config import GPT_CONFIG_124M
     from .data import count_tokens, load_text, train_val_loaders
     from .loss import calc_loss_loader
@@ -77,6 +91,12 @@ def run_training(args: argparse.Namespace) -> dict:
     from .tokenizer import get_tokenizer
     from .training import get_device, train_model, train_model_simple
 
+    schedule_flags = {"--warmup-steps": args.warmup_steps, "--initial-lr": args.initial_lr,
+                      "--min-lr": args.min_lr, "--max-norm": args.max_norm}
+    given = [flag for flag, value in schedule_flags.items() if value is not None]
+    if args.schedule == "simple" and given:
+        raise ConfigError(f"{', '.join(given)} only work with --schedule warmup-cosine; the seed's simple loop has a "
+                          "constant learning rate and no clipping. Add --schedule warmup-cosine or drop them.")
     cfg = {**GPT_CONFIG_124M, "context_length": args.context_length, "emb_dim": args.emb_dim,
            "n_heads": args.n_heads, "n_layers": args.n_layers, "drop_rate": args.drop_rate}
     out_dir = Path(args.out_dir)
@@ -106,20 +126,30 @@ def run_training(args: argparse.Namespace) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     loop_args = dict(num_epochs=args.epochs, eval_freq=args.eval_freq, eval_iter=args.eval_iter,
                      start_context=args.start_context, tokenizer=tokenizer, progress=not args.no_progress)
+    wants_checkpoint = args.checkpoint or args.checkpoint_every is not None or args.resume is not None
+    checkpoint = out_dir / "checkpoint.safetensors" if wants_checkpoint else None
+    loop_args.update(checkpoint=checkpoint, resume=args.resume,  # at the end only, unless --checkpoint-every
+                     checkpoint_every=args.checkpoint_every or args.epochs * len(train_loader))
+    tokens_before = checkpoint_progress(args.resume).get("tokens_seen", 0) if args.resume else 0
     start = time.perf_counter()
     try:
         if args.schedule == "simple":
             history = train_model_simple(model, train_loader, val_loader, optimizer, device, **loop_args)
         else:
             history = train_model(model, train_loader, val_loader, optimizer, device, warmup_steps=args.warmup_steps,
-                                  initial_lr=args.initial_lr, min_lr=args.min_lr, max_norm=args.max_norm, **loop_args)
+                                  initial_lr=3e-5 if args.initial_lr is None else args.initial_lr,
+                                  min_lr=1e-6 if args.min_lr is None else args.min_lr,
+                                  max_norm=1.0 if args.max_norm is None else args.max_norm, **loop_args)
     except KeyboardInterrupt:
         out_dir.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), out_dir / "model_interrupted.pth")
-        print(f"\nInterrupted: the weights so far are saved in {out_dir / 'model_interrupted.pth'}.")
+        resume = f" To continue: --resume {checkpoint}" if checkpoint is not None and checkpoint.is_file() else ""
+        print(f"\nInterrupted: the weights so far are saved in {out_dir / 'model_interrupted.pth'}.{resume}")
         raise
     seconds = time.perf_counter() - start
-    tokens_trained = args.epochs * count_tokens(train_loader)
+    tokens_trained = args.epochs * count_tokens(train_loader) - tokens_before  # by this process
+    if checkpoint is not None:
+        print(f"Checkpoint: {checkpoint} (continue training with --resume {checkpoint} --epochs {args.epochs + 1})")
     print(f"Training completed in {seconds / 60:.2f} minutes ({tokens_trained / seconds:.1f} tokens/s including evaluation).")
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gptedu`` command; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
-        run_download(args) if args.command == "download" else run_training(args)
+        {"download": run_download, "prepare": run_prepare, "train": run_training}[args.command](args)
     except GPTEduError as error:
         print(f"gptedu: error: {error}", file=sys.stderr)
         return 2

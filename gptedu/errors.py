@@ -24,3 +24,11 @@ class ChecksumError(GPTEduError, ValueError):
 
 class DataNotFoundError(GPTEduError, FileNotFoundError):
     """A file or corpus that gptedu needs is neither on disk nor downloadable right now."""
+
+
+class UnsafeFileError(GPTEduError, ValueError):
+    """A ``.pth`` file holds pickled Python objects besides tensors; loading it could run arbitrary code."""
+
+
+class FormatVersionError(GPTEduError, ValueError):
+    """A model or checkpoint file written by a newer gptedu, in a format this version cannot read."""

@@ -1,14 +1,24 @@
-"""Turning a model's logits into new tokens: greedy decoding, temperature and top-k (notebooks 04, 05).
+"""Turning a model's logits into new tokens: greedy decoding, sampling, beam search (notebooks 04, 05).
 
-``generate_text_simple`` always takes the most likely next token. ``generate_text`` is the
-seed's function: it can keep only the ``top_k`` most likely tokens, divide the logits by a
-``temperature`` and sample, and stop early at an end-of-text token ``eos_id``.
+``generate_text_simple`` always takes the most likely next token, recomputing the whole
+sequence at every step: the seed's loop, kept as the readable reference. ``generate_text``
+is the seed's function with more options: ``top_k``, ``temperature`` and ``top_p`` (the
+transforms live in ``sampling``), a ``generator`` for reproducible samples, per-sequence
+stopping at ``eos_id``, a key/value cache (``use_cache=True``, the default) that feeds only the
+new token at each step, ``num_beams`` for beam search (``beam_search``) and ``stream=True`` to
+get the tokens one step at a time. With ``use_cache=False`` it is the seed's full-recompute
+loop; both give the same tokens (tests/test_kv_cache.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn as nn
+
+from .model import GPTModel
+from .sampling import check_sampling_args, sample_next_token
 
 
 def _check_generation_args(idx: torch.Tensor, max_new_tokens: int, context_size: int) -> None:
@@ -41,6 +51,43 @@ def generate_text_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: in
     return idx
 
 
+class NextTokenLogits:
+    """Last-position logits of a growing sequence, from a key/value cache or by full recomputation.
+
+    Call it with the whole sequence so far, ``(B, T)``; it returns ``(B, vocab_size)``. With the
+    cache, a call after the previous one (one token longer) feeds only the newest token. The
+    model's position embeddings are absolute, so once the sequence is longer than
+    ``context_size`` every position of the cropped window shifts at each step: the cache is then
+    started again from the window (which costs as much as the full recomputation).
+    """
+
+    def __init__(self, model: nn.Module, context_size: int, use_cache: bool = True) -> None:
+        self.model = model
+        self.context_size = context_size
+        # The cache needs GPTModel's forward(idx, kv_cache); in training mode (dropout) recompute as the seed does.
+        self.use_cache = use_cache and isinstance(model, GPTModel) and not model.training
+        self.cache = None
+        self.num_seen = 0  # tokens of the sequence the cache holds
+
+    def __call__(self, idx: torch.Tensor) -> torch.Tensor:
+        num_tokens = idx.shape[1]
+        with torch.no_grad():
+            if not self.use_cache:
+                return self.model(idx[:, -self.context_size:])[:, -1, :]  # the seed's step
+            if self.cache is not None and num_tokens == self.num_seen + 1 and num_tokens <= self.context_size:
+                logits = self.model(idx[:, -1:], self.cache)  # (B, 1, vocab): only the new token
+            else:  # first step, or the window slid: positions changed, so build a new cache
+                self.cache = self.model.new_kv_cache()
+                logits = self.model(idx[:, -self.context_size:], self.cache)
+        self.num_seen = num_tokens
+        return logits[:, -1, :]  # (B, vocab_size)
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Follow a reordering of the batch rows (beam search keeps, drops and copies beams)."""
+        if self.cache is not None:
+            self.cache.reorder(rows)
+
+
 def generate_text(
     model: nn.Module,
     idx: torch.Tensor,
@@ -49,34 +96,58 @@ def generate_text(
     temperature: float = 0.0,
     top_k: int | None = None,
     eos_id: int | None = None,
-) -> torch.Tensor:
-    """Generate up to ``max_new_tokens`` tokens after ``idx`` with the seed's options.
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    num_beams: int = 1,
+    stream: bool = False,
+) -> torch.Tensor | Iterator[torch.Tensor]:
+    """Generate up to ``max_new_tokens`` tokens after ``idx`` (``(batch, num_tokens)``).
 
     ``top_k`` keeps only the k largest logits; ``temperature > 0`` divides the logits by it
     and samples from the softmax (below 1: more predictable, above 1: more varied);
-    ``temperature=0`` picks the most likely token. Stops early when every sequence's next
-    token is ``eos_id``. Returns the ``(batch, num_tokens)`` tensor of prompt plus new tokens.
+    ``temperature=0`` picks the most likely token; ``top_p`` keeps the smallest set of likely
+    tokens holding that much probability; ``generator`` (a seeded ``torch.Generator``) makes
+    the samples reproducible. A sequence that produces ``eos_id`` is finished: generation
+    stops when all are (before appending their end tokens, as the seed does); in a batch, the
+    rows that finished earlier are padded with ``eos_id``. Returns the prompt plus new tokens.
+
+    ``use_cache=False`` recomputes the whole window at each step (the seed's loop);
+    ``num_beams > 1`` runs ``beam_search`` and returns its best sequence; ``stream=True``
+    returns an iterator that yields each step's new tokens, ``(batch, 1)``, as they are made.
     """
     _check_generation_args(idx, max_new_tokens, context_size)
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 means greedy); got {temperature}.")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer or None; got {top_k!r}.")
+    check_sampling_args(temperature, top_k, top_p)
+    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
+        raise ValueError(f"num_beams must be an integer >= 1 (1 means no beam search); got {num_beams!r}.")
+    if num_beams > 1:
+        if temperature != 0 or top_k is not None or top_p is not None or stream:
+            raise ValueError("Beam search is deterministic: use num_beams > 1 with temperature=0, no top_k or top_p, "
+                             "and stream=False.")
+        from .beam_search import beam_search  # noqa: PLC0415 (beam_search imports this module)
+
+        return beam_search(model, idx, max_new_tokens, context_size, num_beams=num_beams, eos_id=eos_id,
+                           use_cache=use_cache)
+    steps = _generate_steps(model, idx, max_new_tokens, context_size, temperature, top_k, top_p, eos_id,
+                            generator, use_cache)
+    if stream:
+        return steps
+    new_tokens = list(steps)  # each (B, 1)
+    return torch.cat([idx, *new_tokens], dim=1)
+
+
+def _generate_steps(model, idx, max_new_tokens, context_size, temperature, top_k, top_p, eos_id, generator,
+                    use_cache) -> Iterator[torch.Tensor]:
+    """Yield the ``(B, 1)`` new tokens of each step of ``generate_text``."""
+    next_logits = NextTokenLogits(model, context_size, use_cache)
+    finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)  # (B, 1)
     for _ in range(max_new_tokens):
-        idx_cond = idx[:, -context_size:]
-        with torch.no_grad():
-            logits = model(idx_cond)
-        logits = logits[:, -1, :]  # (B, vocab_size)
-        if top_k is not None:
-            top_logits, _ = torch.topk(logits, min(top_k, logits.shape[-1]))
-            min_val = top_logits[:, -1:]  # (B, 1): the k-th largest logit of each row
-            logits = torch.where(logits < min_val, torch.tensor(float("-inf"), device=logits.device), logits)
-        if temperature > 0.0:
-            probs = torch.softmax(logits / temperature, dim=-1)  # (B, vocab_size)
-            idx_next = torch.multinomial(probs, num_samples=1)  # (B, 1)
-        else:
-            idx_next = torch.argmax(logits, dim=-1, keepdim=True)  # (B, 1)
-        if eos_id is not None and bool((idx_next == eos_id).all()):
-            break  # stop before appending the end-of-text token, as the seed does
-        idx = torch.cat((idx, idx_next), dim=1)
-    return idx
+        logits = next_logits(idx)  # (B, vocab_size)
+        idx_next = sample_next_token(logits, temperature, top_k, top_p, generator)  # (B, 1)
+        if eos_id is not None:
+            finished = finished | (idx_next == eos_id)
+            if bool(finished.all()):
+                break  # stop before appending the end-of-text tokens, as the seed does
+            idx_next = idx_next.masked_fill(finished, eos_id)  # finished rows only pad
+        idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1)
+        yield idx_next

@@ -10,6 +10,11 @@ which computes the same softmax(QK^T / sqrt(d)) V without building the full atte
 matrix. During training with dropout it uses the seed's explicit mask-softmax-dropout-matmul,
 so dropout falls on the attention weights exactly as in the book and a training run draws
 the same random numbers as the book's code.
+
+Generation can pass a ``KVCache`` to ``GPTModel.forward`` (notebook 05): each attention layer
+then keeps the keys and values of the tokens it has already seen, so the next step only
+feeds the new token instead of recomputing the whole sequence. Without a cache, ``forward``
+is the book's computation unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +27,71 @@ import torch.nn.functional as F
 
 from .config import validate_config
 from .errors import ConfigError
+
+
+class LayerKVCache:
+    """The keys and values one attention layer has computed so far, each ``(B, nh, T_past, hd)``."""
+
+    def __init__(self, weights_t: dict | None = None) -> None:
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+        self.weights_t = {} if weights_t is None else weights_t  # see one_token_linear
+
+    def __len__(self) -> int:  # number of cached tokens
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def update(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the new tokens' keys and values (``(B, nh, T_new, hd)``) and return all of them."""
+        if self.keys is None:
+            self.keys, self.values = keys, values
+        else:
+            self.keys = torch.cat((self.keys, keys), dim=2)  # (B, nh, T_past + T_new, hd)
+            self.values = torch.cat((self.values, values), dim=2)
+        return self.keys, self.values
+
+    def decoding_weights(self, x: torch.Tensor) -> dict | None:
+        """The transposed-weight store when ``x`` is a single new token ``(1, 1, d)`` on the CPU, else None."""
+        one_token = len(self) > 0 and x.shape[0] == 1 and x.shape[1] == 1
+        return self.weights_t if one_token and x.device.type == "cpu" else None
+
+
+class KVCache:
+    """A key/value cache for a whole ``GPTModel``: one ``LayerKVCache`` per transformer block.
+
+    Positions are absolute (learned position embeddings), so a cache is only valid while the
+    sequence fits in the context window; generation rebuilds it when the window slides.
+    """
+
+    def __init__(self, n_layers: int) -> None:
+        self.weights_t: dict[nn.Linear, torch.Tensor] = {}  # shared by the layers; see one_token_linear
+        self.layers = [LayerKVCache(self.weights_t) for _ in range(n_layers)]
+
+    def __len__(self) -> int:  # tokens already seen = position of the next token
+        return len(self.layers[0])
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep the batch rows ``rows`` (in that order); beam search uses this to follow its beams."""
+        for layer in self.layers:
+            if layer.keys is not None:
+                layer.keys = layer.keys.index_select(0, rows)
+                layer.values = layer.values.index_select(0, rows)
+
+
+def one_token_linear(layer: nn.Linear, x: torch.Tensor, weights_t: dict | None) -> torch.Tensor:
+    """``layer(x)``; with a ``weights_t`` store, through a transposed ``(in, out)`` copy of the weight.
+
+    Why: for a single token, a linear layer is a matrix-vector product limited by how fast the
+    weight is read from memory, and on CPUs (PyTorch's MKL build) an ``(in, out)`` weight is
+    read about 1.6x faster than ``nn.Linear``'s ``(out, in)``. The copies live in the KV cache
+    (freed with it), so a generation pays for one transpose per weight. The result equals
+    ``layer(x)`` up to float rounding.
+    """
+    if weights_t is None:
+        return layer(x)
+    if layer not in weights_t:
+        weights_t[layer] = layer.weight.detach().t().contiguous()  # (in, out)
+    out = x @ weights_t[layer]
+    return out if layer.bias is None else out + layer.bias
 
 
 class MultiHeadAttention(nn.Module):
@@ -44,7 +114,9 @@ class MultiHeadAttention(nn.Module):
         self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))
         self.use_sdpa = True  # set False to always run the explicit path (for teaching and comparison)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv_cache: LayerKVCache | None = None) -> torch.Tensor:
+        if kv_cache is not None and len(kv_cache) > 0:
+            return self._forward_with_past(x, kv_cache)
         b, num_tokens, _ = x.shape  # (B, T, d_in)
         # (B, T, d_out) -> (B, T, nh, hd) -> (B, nh, T, hd): one slice per head
         queries = self.W_query(x).view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
@@ -52,6 +124,8 @@ class MultiHeadAttention(nn.Module):
         values = self.W_value(x).view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
 
         dropout_active = self.training and self.dropout.p > 0
+        if kv_cache is not None:
+            kv_cache.update(keys, values)  # first call (the prompt): remember its keys and values
         if self.use_sdpa and not dropout_active:
             # Fused kernel: same result as the explicit path below, less memory.
             context_vec = F.scaled_dot_product_attention(queries, keys, values, is_causal=True)  # (B, nh, T, hd)
@@ -66,6 +140,24 @@ class MultiHeadAttention(nn.Module):
         # (B, nh, T, hd) -> (B, T, nh, hd) -> (B, T, d_out): heads side by side again
         context_vec = context_vec.transpose(1, 2).reshape(b, num_tokens, self.d_out)
         return self.out_proj(context_vec)
+
+    def _forward_with_past(self, x: torch.Tensor, kv_cache: LayerKVCache) -> torch.Tensor:
+        """Attention of ``T_new`` new tokens over the cached tokens and themselves (no dropout: generation)."""
+        b, num_new, _ = x.shape  # (B, T_new, d_in)
+        weights_t = kv_cache.decoding_weights(x)  # faster projections for one token (see one_token_linear)
+        queries, keys, values = (
+            one_token_linear(layer, x, weights_t).view(b, num_new, self.num_heads, self.head_dim).transpose(1, 2)
+            for layer in (self.W_query, self.W_key, self.W_value)
+        )  # each (B, nh, T_new, hd)
+        num_past = len(kv_cache)
+        keys, values = kv_cache.update(keys, values)  # (B, nh, T_past + T_new, hd)
+        if num_new == 1:
+            mask = None  # the newest token may look at every earlier token: nothing to hide
+        else:  # new token i sits at position num_past + i: it may not see the positions after it
+            mask = ~self.mask.bool()[num_past:num_past + num_new, :num_past + num_new]  # True = may attend
+        context_vec = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)  # (B, nh, T_new, hd)
+        context_vec = context_vec.transpose(1, 2).reshape(b, num_new, self.d_out)
+        return one_token_linear(self.out_proj, context_vec, weights_t)
 
 
 class LayerNorm(nn.Module):
@@ -104,8 +196,11 @@ class FeedForward(nn.Module):
             nn.Linear(4 * cfg["emb_dim"], cfg["emb_dim"]),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+    def forward(self, x: torch.Tensor, weights_t: dict | None = None) -> torch.Tensor:
+        if weights_t is None:
+            return self.layers(x)
+        hidden = self.layers[1](one_token_linear(self.layers[0], x, weights_t))  # generation: see one_token_linear
+        return one_token_linear(self.layers[2], hidden, weights_t)
 
 
 class TransformerBlock(nn.Module):
@@ -126,17 +221,18 @@ class TransformerBlock(nn.Module):
         self.norm2 = LayerNorm(cfg["emb_dim"])
         self.drop_shortcut = nn.Dropout(cfg["drop_rate"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, emb_dim) -> same
-        x = x + self.drop_shortcut(self.att(self.norm1(x)))  # shortcut around attention
-        x = x + self.drop_shortcut(self.ff(self.norm2(x)))  # shortcut around the MLP
+    def forward(self, x: torch.Tensor, kv_cache: LayerKVCache | None = None) -> torch.Tensor:  # (B, T, emb_dim) -> same
+        weights_t = None if kv_cache is None else kv_cache.decoding_weights(x)  # before att extends the cache
+        x = x + self.drop_shortcut(self.att(self.norm1(x), kv_cache))  # shortcut around attention
+        x = x + self.drop_shortcut(self.ff(self.norm2(x), weights_t))  # shortcut around the MLP
         return x
 
 
 class GPTModel(nn.Module):
     """GPT: token + position embeddings, ``n_layers`` transformer blocks, final norm, output head.
 
-    ``GPTModel(GPT_CONFIG_124M)`` builds the book's 124M-parameter model (163M counting
-    the untied output head). ``forward`` maps ``(batch, num_tokens)`` token IDs to
+    ``GPTModel(GPT_CONFIG_124M)`` builds the book's 124M-parameter model (162,419,712 counting
+    the untied output head; 163,009,536 with the original context of 1024). ``forward`` maps ``(batch, num_tokens)`` token IDs to
     ``(batch, num_tokens, vocab_size)`` logits.
     """
 
@@ -151,17 +247,32 @@ class GPTModel(nn.Module):
         self.final_norm = LayerNorm(cfg["emb_dim"])
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
 
-    def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
-        self._check_input(in_idx)
+    def forward(self, in_idx: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+        """Logits ``(B, T, vocab_size)`` for token IDs ``(B, T)``.
+
+        With a ``kv_cache`` (from ``new_kv_cache()``), ``in_idx`` holds only the tokens the cache
+        has not seen yet: they are placed after the cached ones and the cache is extended.
+        """
+        num_past = 0 if kv_cache is None else len(kv_cache)
+        self._check_input(in_idx, num_past)
         batch_size, seq_len = in_idx.shape  # (B, T)
         tok_embeds = self.tok_emb(in_idx)  # (B, T, emb_dim)
-        pos_embeds = self.pos_emb(torch.arange(seq_len, device=in_idx.device))  # (T, emb_dim)
+        positions = torch.arange(num_past, num_past + seq_len, device=in_idx.device)  # after the cached tokens
+        pos_embeds = self.pos_emb(positions)  # (T, emb_dim)
         x = self.drop_emb(tok_embeds + pos_embeds)  # broadcast over the batch
-        x = self.trf_blocks(x)
-        x = self.final_norm(x)
-        return self.out_head(x)  # (B, T, vocab_size)
+        if kv_cache is None:
+            x = self.trf_blocks(x)
+            return self.out_head(self.final_norm(x))  # (B, T, vocab_size)
+        weights_t = kv_cache.layers[0].decoding_weights(x)  # one new token: faster output head too
+        for block, layer_cache in zip(self.trf_blocks, kv_cache.layers, strict=True):
+            x = block(x, layer_cache)
+        return one_token_linear(self.out_head, self.final_norm(x), weights_t)  # (B, T, vocab_size)
 
-    def _check_input(self, in_idx: torch.Tensor) -> None:
+    def new_kv_cache(self) -> KVCache:
+        """An empty key/value cache for this model (see ``forward``)."""
+        return KVCache(len(self.trf_blocks))
+
+    def _check_input(self, in_idx: torch.Tensor, num_past: int = 0) -> None:
         if not isinstance(in_idx, torch.Tensor) or in_idx.dim() != 2:
             shape = tuple(in_idx.shape) if isinstance(in_idx, torch.Tensor) else type(in_idx).__name__
             raise ValueError(
@@ -173,6 +284,11 @@ class GPTModel(nn.Module):
         seq_len, context_length = in_idx.shape[1], self.pos_emb.num_embeddings
         if seq_len == 0:
             raise ValueError("The input has no tokens: give the model at least one token ID.")
+        if num_past and num_past + seq_len > context_length:
+            raise ValueError(
+                f"The KV cache holds {num_past} tokens; {seq_len} more exceed the model's context_length "
+                f"{context_length}. Start a new cache from the last {context_length} tokens."
+            )
         if seq_len > context_length:
             raise ValueError(
                 f"The input has {seq_len} tokens but the model's context_length is {context_length}. "

@@ -24,6 +24,7 @@ from .errors import ConfigError, NotEnoughDataError
 from .generation import generate_text
 from .loss import calc_loss_batch, calc_loss_loader
 from .performance import enable_fast_malloc
+from .resume import TrainingRun
 from .tokenizer import text_to_token_ids, token_ids_to_text
 
 
@@ -112,22 +113,28 @@ def train_model_simple(
     start_context: str,
     tokenizer: tiktoken.Encoding,
     progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> tuple[list[float], list[float], list[int]]:
     """Train with the seed's loop and return ``(train_losses, val_losses, track_tokens_seen)``.
 
     Every step: zero the gradients, compute the batch loss, backpropagate, update. Every
     ``eval_freq`` steps it evaluates ``eval_iter`` batches of each loader and prints the
     seed's ``Ep E (Step NNNNNN): ...`` line; after each epoch it prints a sample.
-    ``progress=False`` hides the progress bar.
+    ``progress=False`` hides the progress bar. ``checkpoint``: a file to save the run to (each
+    epoch, or every ``checkpoint_every`` steps); ``resume``: a checkpoint to continue from,
+    exactly as if the run had never stopped (see gptedu/resume.py).
     """
     _check_loop_args(train_loader, num_epochs, eval_freq, eval_iter)
     enable_fast_malloc()  # faster steps on Linux, identical numbers (see gptedu/performance.py)
     history = TrainingHistory([], [], [], [])
-    tokens_seen, global_step = 0, -1
-    with tqdm(total=num_epochs * len(train_loader), desc="Training", unit="step", disable=not progress) as bar:
-        for epoch in range(num_epochs):
+    run = TrainingRun(model, optimizer, train_loader, history, checkpoint, checkpoint_every, resume)  # New: save/resume
+    tokens_seen, global_step = run.tokens_seen, run.step  # 0, -1 for a new run
+    with tqdm(total=num_epochs * len(train_loader), initial=global_step + 1, desc="Training", unit="step", disable=not progress) as bar:
+        for epoch in range(run.epoch, num_epochs):
             model.train()  # dropout on
-            for input_batch, target_batch in train_loader:
+            for input_batch, target_batch in run.batches(train_loader, epoch):
                 optimizer.zero_grad()  # reset the gradients of the previous step
                 loss = calc_loss_batch(input_batch, target_batch, model, device)
                 loss.backward()  # gradients of the loss with respect to every weight
@@ -138,7 +145,9 @@ def train_model_simple(
                 bar.set_postfix(loss=f"{loss.item():.3f}")
                 if global_step % eval_freq == 0:
                     _record_evaluation(history, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen)
+                run.after_step(global_step, epoch, tokens_seen, loss.item())
             generate_and_print_sample(model, tokenizer, device, start_context)
+            run.after_epoch(epoch, last=epoch == num_epochs - 1)
     return history.train_losses, history.val_losses, history.track_tokens_seen
 
 
@@ -175,12 +184,16 @@ def train_model(
     min_lr: float = 1e-6,
     max_norm: float | None = 1.0,
     progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> TrainingHistory:
     """Train like ``train_model_simple``, with linear warmup, cosine decay and gradient clipping.
 
     The peak learning rate is the optimizer's ``lr``. ``warmup_steps`` defaults to 20% of all
     steps; ``max_norm=None`` turns clipping off. Returns a ``TrainingHistory`` with the losses,
-    tokens seen and the learning rate of every step.
+    tokens seen and the learning rate of every step. ``checkpoint``, ``checkpoint_every`` and
+    ``resume`` work as in ``train_model_simple``; a resumed run keeps the checkpoint's peak rate.
     """
     _check_loop_args(train_loader, num_epochs, eval_freq, eval_iter)
     if max_norm is not None and max_norm <= 0:
@@ -191,11 +204,13 @@ def train_model(
         warmup_steps = int(0.2 * total_steps)
     peak_lr = optimizer.param_groups[0]["lr"]
     history = TrainingHistory([], [], [], [])
-    tokens_seen, global_step = 0, -1
-    with tqdm(total=total_steps, desc="Training", unit="step", disable=not progress) as bar:
-        for epoch in range(num_epochs):
+    run = TrainingRun(model, optimizer, train_loader, history, checkpoint, checkpoint_every, resume, schedule={"peak_lr": peak_lr})
+    peak_lr = run.schedule["peak_lr"]  # a resumed optimizer holds the last step's rate, not the peak
+    tokens_seen, global_step = run.tokens_seen, run.step
+    with tqdm(total=total_steps, initial=global_step + 1, desc="Training", unit="step", disable=not progress) as bar:
+        for epoch in range(run.epoch, num_epochs):
             model.train()
-            for input_batch, target_batch in train_loader:
+            for input_batch, target_batch in run.batches(train_loader, epoch):
                 global_step += 1
                 lr = lr_at_step(global_step, total_steps, peak_lr, warmup_steps, initial_lr, min_lr)
                 for group in optimizer.param_groups:
@@ -213,7 +228,9 @@ def train_model(
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
                 if global_step % eval_freq == 0:
                     _record_evaluation(history, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen)
+                run.after_step(global_step, epoch, tokens_seen, loss.item())
             generate_and_print_sample(model, tokenizer, device, start_context)
+            run.after_epoch(epoch, last=epoch == num_epochs - 1)
     for group in optimizer.param_groups:
         group["lr"] = peak_lr  # leave the optimizer as it was given, for a later run
     return history

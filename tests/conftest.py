@@ -17,11 +17,6 @@ import torch  # noqa: E402
 
 from gptedu import GPTModel, get_tokenizer, load_text  # noqa: E402
 
-# The test models are tiny: a second thread costs more in synchronisation than it saves, and
-# on a busy shared machine (CI, a classroom server) it made this suite 5x slower (200 s
-# instead of 40 s). GPTEDU_TEST_THREADS=N gives PyTorch N threads instead.
-torch.set_num_threads(int(os.environ.get("GPTEDU_TEST_THREADS", "1")))
-
 #: A GPT small enough to train for a few steps in a test, with the seed's vocabulary and dropout.
 SMALL_CFG = {
     "vocab_size": 50257,
@@ -59,6 +54,27 @@ def small_model(small_cfg):
     model = GPTModel(small_cfg)
     model.eval()
     return model
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "all_threads: let PyTorch use all its threads in this module (real-size models)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread(request):
+    """Run each test module's tiny models on one PyTorch thread, unless it is marked ``all_threads``.
+
+    For tiny models a second thread costs more in synchronisation than it saves, and on a busy
+    shared machine (CI, a classroom server) it made these tests 5x slower (200 s instead of
+    40 s). ``GPTEDU_TEST_THREADS=N`` sets another number.
+    """
+    if request.node.get_closest_marker("all_threads"):
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("GPTEDU_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(autouse=True)

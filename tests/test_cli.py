@@ -201,3 +201,10 @@ def test_python_m_gptedu_train_help_exits_with_0():
     assert result.returncode == 0, result.stderr
     assert "--schedule {simple,warmup-cosine}" in result.stdout
     assert "--out-dir" in result.stdout
+
+
+def test_schedule_flags_without_warmup_cosine_are_refused(tmp_path, capsys):
+    from gptedu.cli import main
+
+    assert main(["train", "--warmup-steps", "5", "--out-dir", str(tmp_path)]) == 2
+    assert "--warmup-steps only work with --schedule warmup-cosine" in capsys.readouterr().err

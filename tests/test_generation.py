@@ -70,6 +70,19 @@ def test_top_k_samples_only_among_the_k_most_likely_tokens(small_model, prompt):
     assert len(next_tokens) > 1  # it did sample, not just take the argmax
 
 
+def test_top_k_keeps_each_rows_own_k_most_likely_tokens(small_model):
+    # The seed's top_logits[:, -1] has shape (batch,), which does not broadcast against (batch, vocab)
+    # logits for batch > 1; gptedu keeps a (batch, 1) column, so each prompt keeps its own top k.
+    prompts = torch.randint(0, 50257, (2, 6), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        top3 = [set(row.topk(3).indices.tolist()) for row in small_model(prompts)[:, -1]]
+    torch.manual_seed(0)
+    out = generate_text(small_model, prompts.repeat_interleave(100, dim=0), max_new_tokens=1, context_size=32, temperature=10.0,
+                        top_k=3)
+    assert set(out[:100, -1].tolist()) <= top3[0]
+    assert set(out[100:, -1].tolist()) <= top3[1]
+
+
 def test_sampling_with_the_same_seed_is_reproducible(small_model, prompt):
     runs = []
     for _ in range(2):

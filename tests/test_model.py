@@ -97,7 +97,7 @@ def test_train_mode_draws_the_same_dropout_as_the_seed(small_cfg):
     reference_logits = reference(batch)
     torch.manual_seed(7)
     ours_logits = ours(batch)
-    torch.testing.assert_close(ours_logits, reference_logits, atol=1e-6, rtol=0)
+    assert torch.equal(ours_logits, reference_logits)  # same operations, same random numbers: bit for bit
     with torch.no_grad():
         assert not torch.allclose(ours.eval()(batch), ours_logits, atol=1e-3)  # dropout really was on
 
@@ -196,6 +196,13 @@ def test_tied_count_subtracts_the_output_head():
         model = GPTModel(GPT_CONFIG_124M)
     untied = sum(p.numel() for p in model.parameters())
     assert count_parameters(model, tied_output_head=True) == untied - 50257 * 768
+
+
+def test_a_model_with_an_already_tied_head_is_counted_once():
+    with torch.device("meta"):
+        model = GPTModel(gpt2_config("124M"))
+    model.out_head.weight = model.tok_emb.weight  # GPT-2's weight tying
+    assert count_parameters(model) == count_parameters(model, tied_output_head=True) == 124_439_808
 
 
 def test_attention_mask_is_not_counted_as_a_parameter(small_model):

@@ -1,0 +1,71 @@
+"""Benchmark (not a test): preparing a large corpus, and training from it with flat memory.
+
+Run: GPTEDU_CACHE_DIR=... python benchmarks/corpus.py [--million-tokens 50] [--steps 300]
+
+1. Builds a text of about N million GPT-2 tokens (the-verdict, repeated) in a temporary
+   folder and times ``prepare_corpus`` with 1 and with 2 processes, printing the ratio.
+2. Trains a small GPT for ``--steps`` steps on random windows read through ``np.memmap``
+   from that token file and prints the process's resident memory (RSS) before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gptedu import GPT_CONFIG_124M, GPTModel, calc_loss_batch, load_text
+from gptedu.corpus import create_token_file_loader, open_token_file, prepare_corpus
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MB, from /proc (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--million-tokens", type=float, default=50.0)
+    parser.add_argument("--steps", type=int, default=300)
+    args = parser.parse_args()
+
+    story = load_text("the-verdict") + "\n"
+    copies = int(args.million_tokens * 1e6 / 5146) + 1
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        (folder / "big.txt").write_text(story * copies, encoding="utf-8")
+        print(f"Text: {(folder / 'big.txt').stat().st_size / 1e6:.0f} MB")
+        seconds = {}
+        for workers in (1, 2):
+            start = time.perf_counter()
+            meta = prepare_corpus(folder / "big.txt", folder / f"big{workers}.bin", num_workers=workers, progress=False)
+            seconds[workers] = time.perf_counter() - start
+            print(f"prepare with {workers} process(es): {seconds[workers]:.1f} s, {meta['num_tokens']:,} tokens, "
+                  f"{meta['num_tokens'] / seconds[workers] / 1e6:.2f} M tokens/s")
+        assert open_token_file(folder / "big1.bin").tolist()[:1000] == open_token_file(folder / "big2.bin").tolist()[:1000]
+        print(f"speed-up with 2 processes: {seconds[1] / seconds[2]:.2f}x")
+
+        torch.manual_seed(123)
+        cfg = {**GPT_CONFIG_124M, "emb_dim": 128, "n_heads": 4, "n_layers": 2, "context_length": 128}
+        model = GPTModel(cfg)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1)
+        loader = create_token_file_loader(folder / "big2.bin", batch_size=8, max_length=128, num_samples=8 * args.steps)
+        print(f"RSS before training: {rss_mb():.0f} MB")
+        for step, (inputs, targets) in enumerate(loader):
+            optimizer.zero_grad()
+            loss = calc_loss_batch(inputs, targets, model, "cpu")
+            loss.backward()
+            optimizer.step()
+            if step in (9, args.steps // 2, args.steps - 1):
+                print(f"step {step + 1:4d}: loss {loss.item():.3f}, RSS {rss_mb():.0f} MB")
+        print(f"RSS after {args.steps} steps: {rss_mb():.0f} MB (the token file holds {meta['num_tokens'] * 2 / 1e6:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Large corpora: tokenize once into a ``uint16`` token file, then train from it through ``np.memmap``.
+
+The-verdict fits in memory a thousand times over; a real pretraining corpus does not.
+``prepare_corpus`` turns a text file or a folder of ``.txt`` files into one binary file of
+GPT-2 token IDs (2 bytes each: all 50,257 IDs fit in 16 bits) plus a small JSON file
+describing it, tokenizing pieces of text in several processes. ``TokenFileDataset`` reads
+windows straight from that file with ``np.memmap``: the operating system pages in only
+what a batch needs, so memory stays flat whatever the corpus size.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from .data import num_windows
+from .errors import DataNotFoundError, NotEnoughDataError
+from .tokenizer import ENDOFTEXT_ID, get_tokenizer
+
+TOKEN_DTYPE = np.uint16
+FORMAT = "gptedu-tokens-v1"
+
+# A piece boundary sits between a non-space character and a line break: no pattern of GPT-2's
+# pre-tokenizer matches across such a place, so tokenizing the pieces separately gives exactly
+# the tokens of the whole text (tests/test_corpus.py checks this). Cutting *after* the line
+# break would not work: "\n\n" at the end of a piece is one token, two tokens before a letter.
+_BOUNDARY = re.compile(r"(?<=\S)(?=\n)")
+
+
+def _text_files(source: Path) -> list[Path]:
+    if source.is_file():
+        return [source]
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*.txt") if p.is_file())
+        if files:
+            return files
+        raise DataNotFoundError(f"The folder {source} contains no .txt files. Point prepare at a text file or a folder of .txt files.")
+    raise DataNotFoundError(f"No file or folder at {source}. Check the path.")
+
+
+def split_into_pieces(text: str, piece_chars: int = 1 << 20) -> list[str]:
+    """Cut ``text`` into pieces of about ``piece_chars`` characters that tokenize independently.
+
+    Cuts only where a line break follows a non-space character, so the concatenated token
+    IDs of the pieces equal those of the whole text. A text without such a place stays in
+    one piece.
+    """
+    pieces, start = [], 0
+    while len(text) - start > piece_chars:
+        match = _BOUNDARY.search(text, start + piece_chars)
+        if match is None:
+            break
+        pieces.append(text[start : match.start()])
+        start = match.start()
+    pieces.append(text[start:])
+    return pieces
+
+
+def _iter_pieces(files: list[Path], piece_chars: int, separate_documents: bool) -> Iterator[tuple[str, bool]]:
+    for path in files:
+        pieces = split_into_pieces(path.read_text(encoding="utf-8"), piece_chars)
+        for i, piece in enumerate(pieces):
+            yield piece, separate_documents and i == len(pieces) - 1
+
+
+def _encode_piece(job: tuple[str, bool]) -> np.ndarray:
+    piece, end_of_document = job
+    ids = get_tokenizer().encode_ordinary(piece)
+    if end_of_document:
+        ids.append(ENDOFTEXT_ID)  # marks where one document ends and the next begins
+    return np.asarray(ids, dtype=TOKEN_DTYPE)
+
+
+def prepare_corpus(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    num_workers: int | None = None,
+    piece_chars: int = 1 << 20,
+    separate_documents: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Tokenize a text file or a folder of ``.txt`` files into ``output`` (uint16 token IDs) and ``output.json``.
+
+    ``num_workers`` processes (default: all CPU cores) tokenize pieces of about
+    ``piece_chars`` characters; the pieces are written in order. With
+    ``separate_documents`` an ``<|endoftext|>`` token follows each file. Returns the
+    metadata written to the JSON file (token count, files, format).
+    """
+    from tqdm.auto import tqdm
+
+    files = _text_files(Path(source))
+    num_workers = num_workers or os.cpu_count() or 1
+    if num_workers < 1:
+        raise ValueError(f"num_workers must be at least 1; got {num_workers}.")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    total_chars = sum(p.stat().st_size for p in files)
+    jobs = _iter_pieces(files, piece_chars, separate_documents)
+    temporary = output.with_name(output.name + ".tmp")
+    num_tokens = 0
+    with open(temporary, "wb") as out, tqdm(total=total_chars, unit="B", unit_scale=True, desc="Tokenizing", disable=not progress) as bar:
+        if num_workers == 1:
+            results = map(_encode_piece, jobs)
+            pool = None
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(num_workers)
+            results = pool.imap(_encode_piece, jobs, chunksize=1)
+        try:
+            for ids in results:
+                out.write(ids.tobytes())
+                num_tokens += len(ids)
+                bar.update(min(piece_chars, bar.total - bar.n))
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    os.replace(temporary, output)
+    meta = {"format": FORMAT, "dtype": "uint16", "tokenizer": "gpt2", "num_tokens": num_tokens,
+            "files": [str(p) for p in files]}
+    Path(str(output) + ".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def open_token_file(path: str | os.PathLike) -> np.memmap:
+    """Open a file written by ``prepare_corpus`` as a read-only ``np.memmap`` of uint16 token IDs."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"No token file at {path}. Create it with `gptedu prepare TEXT_OR_FOLDER {path}`.")
+    if path.stat().st_size % np.dtype(TOKEN_DTYPE).itemsize:
+        raise ValueError(f"{path} has an odd number of bytes, so it is not a uint16 token file (truncated?). Prepare it again.")
+    return np.memmap(path, dtype=TOKEN_DTYPE, mode="r")
+
+
+class TokenFileDataset(Dataset):
+    """The windows of ``GPTDatasetV1``, read from a token file on disk instead of from memory.
+
+    Window ``i`` holds tokens ``[i*stride, i*stride + max_length)`` and its target is shifted by
+    one, exactly as in the seed's dataset. Only the requested window is read from disk.
+    """
+
+    def __init__(self, path: str | os.PathLike, max_length: int, stride: int | None = None) -> None:
+        self.tokens = open_token_file(path)
+        self.max_length = max_length
+        self.stride = stride or max_length
+        if len(self) == 0:
+            raise NotEnoughDataError(
+                f"max_length={max_length} needs at least {max_length + 1} tokens; {path} holds {len(self.tokens)}. "
+                "Lower max_length or prepare more text."
+            )
+
+    def __len__(self) -> int:
+        return num_windows(len(self.tokens), self.max_length, self.stride)
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= idx < len(self):
+            raise IndexError(f"window {idx} out of range for a dataset of {len(self)} windows")
+        start = idx * self.stride
+        chunk = torch.from_numpy(self.tokens[start : start + self.max_length + 1].astype(np.int64))  # (max_length + 1,)
+        return chunk[:-1], chunk[1:]
+
+
+def create_token_file_loader(
+    path: str | os.PathLike,
+    batch_size: int,
+    max_length: int,
+    stride: int | None = None,
+    shuffle: bool = True,
+    num_samples: int | None = None,
+    drop_last: bool = True,
+    num_workers: int = 0,
+) -> DataLoader:
+    """Return a loader of ``(inputs, targets)`` batches from a token file, sequential or in random order.
+
+    ``shuffle=True`` visits windows in random order; with ``num_samples`` it draws that many
+    windows at random (with replacement) per pass, for corpora too large to go through once.
+    """
+    dataset = TokenFileDataset(path, max_length, stride)
+    sampler = RandomSampler(dataset, replacement=True, num_samples=num_samples) if num_samples else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      drop_last=drop_last, num_workers=num_workers)
+
+
+def add_prepare_command(commands) -> None:
+    """Add the ``prepare`` subcommand (tokenize a large corpus into a token file) to the ``gptedu`` parser."""
+    prepare = commands.add_parser("prepare", help="tokenize a text file or a folder of .txt files into a uint16 token file",
+                                  description="Tokenize once, train from disk: see gptedu/corpus.py.")
+    prepare.add_argument("source", help="a UTF-8 text file, or a folder searched for .txt files")
+    prepare.add_argument("output", help="the token file to write (a .json description is written beside it)")
+    prepare.add_argument("--workers", type=int, default=None, help="tokenizing processes (default: all CPU cores)")
+    prepare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run_prepare(args) -> None:
+    """Run ``gptedu prepare`` with parsed arguments and print what was written."""
+    meta = prepare_corpus(args.source, args.output, num_workers=args.workers, progress=not args.no_progress)
+    print(f"Wrote {meta['num_tokens']:,} tokens from {len(meta['files'])} file(s) to {args.output}.")

@@ -1,0 +1,115 @@
+"""Exact resume of a training run: what the training loops save, and how they continue (notebook 06).
+
+A resumed run must draw the same random numbers as an uninterrupted one. Two things draw
+from PyTorch's global generator: dropout, at every step, and the training loader, which takes
+a seed for its shuffle order when an epoch's iterator is created. So a checkpoint records the
+random state at the start of the epoch and at the saved step. ``TrainingRun.batches`` replays
+it: restore the epoch's state, create the iterator (the same shuffle order), skip the batches
+already trained on without computing anything, then restore the step's state.
+tests/test_resume.py checks that the losses of a resumed run equal, bit for bit, those of a
+run that was never stopped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from .checkpoints import get_rng_states, load_checkpoint, save_checkpoint, set_rng_states
+from .errors import ConfigError
+
+
+class TrainingRun:
+    """Where a training run stands (step, epoch, tokens, losses), saved to and restored from checkpoints.
+
+    ``checkpoint``: file to save to, at the end of every epoch, or every ``checkpoint_every``
+    steps and at the end of training. ``resume``: a checkpoint to continue from; it fills the
+    model, the optimizer and ``history``. ``schedule``: the learning-rate settings to save.
+    """
+
+    def __init__(self, model, optimizer, train_loader: DataLoader, history, checkpoint: str | os.PathLike | None = None,
+                 checkpoint_every: int | None = None, resume: str | os.PathLike | None = None,
+                 schedule: dict[str, Any] | None = None) -> None:
+        if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
+                                             or checkpoint_every < 1):
+            raise ConfigError(f"checkpoint_every must be a positive number of steps or None; got {checkpoint_every!r}.")
+        self.model, self.optimizer, self.history = model, optimizer, history
+        self.batches_per_epoch = len(train_loader)
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint_every, self.schedule = checkpoint_every, dict(schedule or {})
+        self.step, self.epoch, self.batches_done, self.tokens_seen = -1, 0, 0, 0
+        self.step_losses: list[float] = []
+        self.epoch_rng: dict[str, torch.Tensor] = {}
+        self._replay: tuple[dict, dict] | None = None  # (epoch start, step) random states to replay once
+        self._save_after_epoch = False
+        if resume is not None:
+            self._restore(resume)
+
+    def _restore(self, path: str | os.PathLike) -> None:
+        device = next(self.model.parameters()).device
+        ckpt = load_checkpoint(path, self.model, self.optimizer, device=device)
+        progress = ckpt.progress
+        if "step" not in progress or not ckpt.rng:
+            raise ConfigError(f"{Path(path).name} has no training progress (step, random states): it was not saved "
+                              "by a training loop. Load it with load_checkpoint and start a new run instead.")
+        if progress["batches_per_epoch"] != self.batches_per_epoch:
+            raise ConfigError(f"{Path(path).name} was trained with {progress['batches_per_epoch']} batches per epoch; "
+                              f"this training loader has {self.batches_per_epoch}. Resume with the same text, "
+                              "context length and batch size.")
+        differences = {k for k in set(ckpt.config) | set(self.model.cfg) if ckpt.config.get(k) != self.model.cfg.get(k)}
+        if differences:
+            raise ConfigError(f"{Path(path).name} was trained with a different config ({', '.join(sorted(differences))}): "
+                              f"build the model with {ckpt.config}.")
+        self.step, self.epoch, self.batches_done = progress["step"], progress["epoch"], progress["batches_done"]
+        self.tokens_seen, self.step_losses = progress["tokens_seen"], list(progress["step_losses"])
+        for name, values in progress["history"].items():
+            getattr(self.history, name).extend(values)
+        self.schedule = {**self.schedule, **progress.get("schedule", {})}  # a resumed run keeps its peak rate
+        self._replay = (ckpt.epoch_rng, ckpt.rng)
+
+    def batches(self, train_loader: DataLoader, epoch: int) -> Iterator:
+        """The training batches of ``epoch``; in a resumed epoch, only those not trained on yet."""
+        if self._replay is not None and epoch == self.epoch:
+            epoch_rng, step_rng = self._replay
+            self._replay = None
+            set_rng_states(epoch_rng)  # the state the epoch's iterator drew its shuffle seed from
+            self.epoch_rng = epoch_rng
+            iterator = iter(train_loader)
+            if self.batches_done:  # the first next() draws the shuffle seed: only then is the step's state right
+                for _ in range(self.batches_done):
+                    next(iterator)  # skip, without computing: only the order matters
+                set_rng_states(step_rng)  # the state after the last saved step (dropout continues from here)
+        else:
+            self.epoch_rng = get_rng_states()
+            iterator = iter(train_loader)
+        yield from iterator
+
+    def after_step(self, global_step: int, epoch: int, tokens_seen: int, loss: float) -> None:
+        """Record the step's loss; save a checkpoint when one is due (at an epoch's end: after its sample)."""
+        self.step, self.epoch, self.tokens_seen = global_step, epoch, tokens_seen
+        self.step_losses.append(loss)
+        self.batches_done = (self.batches_done % self.batches_per_epoch) + 1
+        if self.checkpoint is not None and self.checkpoint_every and (global_step + 1) % self.checkpoint_every == 0:
+            if self.batches_done == self.batches_per_epoch:
+                self._save_after_epoch = True
+            else:
+                self.save()
+
+    def after_epoch(self, epoch: int, last: bool) -> None:
+        """Save at the end of an epoch if due; the next run then starts with epoch ``epoch + 1``."""
+        self.epoch, self.batches_done = epoch + 1, 0
+        if self.checkpoint is not None and (self.checkpoint_every is None or self._save_after_epoch or last):
+            self.epoch_rng = get_rng_states()  # the next epoch's iterator is created from this state
+            self.save()
+        self._save_after_epoch = False
+
+    def save(self) -> None:
+        progress = {"step": self.step, "epoch": self.epoch, "batches_done": self.batches_done,
+                    "batches_per_epoch": self.batches_per_epoch, "tokens_seen": self.tokens_seen,
+                    "step_losses": self.step_losses, "history": self.history._asdict(), "schedule": self.schedule}
+        save_checkpoint(self.checkpoint, self.model, self.optimizer, progress=progress, epoch_rng=self.epoch_rng)

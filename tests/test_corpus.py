@@ -1,0 +1,105 @@
+"""Large-corpus path: prepare_corpus writes the tokens tiktoken gives; TokenFileDataset reads the seed's windows."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from seed_reference import GPTDatasetV1 as SeedDataset
+
+from gptedu import get_tokenizer, load_text
+from gptedu.corpus import TokenFileDataset, create_token_file_loader, open_token_file, prepare_corpus, split_into_pieces
+from gptedu.errors import DataNotFoundError, NotEnoughDataError
+from gptedu.tokenizer import ENDOFTEXT_ID
+
+TRICKY_TEXT = "a \n\n  b\n\n\nc.\r\n d\n  Indented line\n\tTabbed\nword\n\n\n\nEnd." * 40
+
+
+@pytest.mark.parametrize("piece_chars", [1, 7, 50, 500, 5000])
+def test_pieces_tokenize_to_the_tokens_of_the_whole_text(piece_chars):
+    tokenizer = get_tokenizer()
+    for text in (load_text("the-verdict"), TRICKY_TEXT):
+        pieces = split_into_pieces(text, piece_chars)
+        assert "".join(pieces) == text
+        assert [i for piece in pieces for i in tokenizer.encode_ordinary(piece)] == tokenizer.encode_ordinary(text)
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_prepare_corpus_writes_tiktokens_ids_as_uint16(tmp_path, num_workers):
+    text = load_text("the-verdict")
+    (tmp_path / "story.txt").write_text(text, encoding="utf-8")
+    meta = prepare_corpus(tmp_path / "story.txt", tmp_path / "story.bin", num_workers=num_workers, piece_chars=2000, progress=False)
+    tokens = open_token_file(tmp_path / "story.bin")
+    expected = get_tokenizer().encode_ordinary(text) + [ENDOFTEXT_ID]
+    assert tokens.dtype == np.uint16
+    assert tokens.tolist() == expected
+    assert meta["num_tokens"] == len(expected) == 5146
+    assert json.loads((tmp_path / "story.bin.json").read_text())["num_tokens"] == 5146
+
+
+def test_prepare_corpus_joins_a_folder_of_files_with_endoftext(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Hello world.", encoding="utf-8")
+    (tmp_path / "docs" / "b.txt").write_text("Every effort moves you", encoding="utf-8")
+    prepare_corpus(tmp_path / "docs", tmp_path / "docs.bin", num_workers=1, progress=False)
+    assert open_token_file(tmp_path / "docs.bin").tolist() == [15496, 995, 13, 50256, 6109, 3626, 6100, 345, 50256]
+
+
+def test_token_file_dataset_gives_the_seeds_windows(tmp_path):
+    text = load_text("the-verdict")
+    (tmp_path / "story.txt").write_text(text, encoding="utf-8")
+    prepare_corpus(tmp_path / "story.txt", tmp_path / "story.bin", num_workers=1, separate_documents=False, progress=False)
+    for max_length, stride in [(4, 1), (256, 256), (100, 37), (8, 200)]:
+        ours = TokenFileDataset(tmp_path / "story.bin", max_length, stride)
+        seed = SeedDataset(text, get_tokenizer(), max_length, stride)
+        assert len(ours) == len(seed)
+        for i in (0, 1, len(seed) // 2, len(seed) - 1):
+            assert torch.equal(ours[i][0], seed[i][0]) and torch.equal(ours[i][1], seed[i][1])
+
+
+def test_token_file_loader_batches_and_random_sampling(tmp_path):
+    np.arange(1000, dtype=np.uint16).tofile(tmp_path / "counting.bin")
+    loader = create_token_file_loader(tmp_path / "counting.bin", batch_size=4, max_length=16, num_samples=40)
+    batches = list(loader)
+    assert len(batches) == 10
+    inputs, targets = batches[0]
+    assert inputs.shape == targets.shape == (4, 16) and inputs.dtype == torch.int64
+    assert torch.equal(targets, inputs + 1)  # counting tokens: every target is the next number
+
+
+def test_missing_token_file_says_how_to_create_it(tmp_path):
+    with pytest.raises(DataNotFoundError, match="gptedu prepare"):
+        open_token_file(tmp_path / "nothing.bin")
+
+
+def test_truncated_token_file_is_refused(tmp_path):
+    (tmp_path / "odd.bin").write_bytes(b"\x01\x02\x03")
+    with pytest.raises(ValueError, match="odd number of bytes"):
+        open_token_file(tmp_path / "odd.bin")
+
+
+def test_token_file_too_short_for_the_context(tmp_path):
+    np.arange(10, dtype=np.uint16).tofile(tmp_path / "short.bin")
+    with pytest.raises(NotEnoughDataError, match="max_length=16"):
+        TokenFileDataset(tmp_path / "short.bin", max_length=16)
+
+
+def test_prepare_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(DataNotFoundError, match="no .txt files"):
+        prepare_corpus(tmp_path, tmp_path / "out.bin", progress=False)
+
+
+def test_gptedu_prepare_command_writes_the_token_file(tmp_path, capsys):
+    from gptedu.cli import main
+
+    (tmp_path / "story.txt").write_text("Every effort moves you", encoding="utf-8")
+    assert main(["prepare", str(tmp_path / "story.txt"), str(tmp_path / "story.bin"), "--workers", "1", "--no-progress"]) == 0
+    assert open_token_file(tmp_path / "story.bin").tolist() == [6109, 3626, 6100, 345, 50256]
+    assert "Wrote 5 tokens from 1 file(s)" in capsys.readouterr().out
+
+
+def test_gptedu_prepare_command_reports_a_missing_source(tmp_path, capsys):
+    from gptedu.cli import main
+
+    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "out.bin")]) == 2
+    assert "No file or folder" in capsys.readouterr().err

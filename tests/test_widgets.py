@@ -1,0 +1,65 @@
+"""gptedu.widgets: the sampling explorer's numbers, chart and slider callback (no browser needed)."""
+
+import pytest
+import torch
+
+from gptedu import text_to_token_ids
+from gptedu.sampling import next_token_probs
+from gptedu.widgets import SamplingExplorer, next_token_distribution, plot_next_token_distribution
+
+PROMPT = "Every effort moves you"
+
+
+def test_next_token_distribution_is_the_models_last_position_softmax(small_model, tokenizer):
+    dist = next_token_distribution(small_model, PROMPT, tokenizer, temperature=1.0, num_tokens=5)
+    with torch.no_grad():
+        logits = small_model(text_to_token_ids(PROMPT, tokenizer))[0, -1]
+    torch.testing.assert_close(dist.probs, torch.softmax(logits, -1))
+    assert dist.top_ids == logits.topk(5).indices.tolist()
+    assert dist.top_tokens == [tokenizer.decode([i]) for i in dist.top_ids]
+
+
+def test_next_token_distribution_applies_top_k_top_p_and_temperature(small_model, tokenizer):
+    dist = next_token_distribution(small_model, PROMPT, tokenizer, temperature=0.7, top_k=20, top_p=0.5)
+    with torch.no_grad():
+        logits = small_model(text_to_token_ids(PROMPT, tokenizer))[0, -1]
+    torch.testing.assert_close(dist.probs, next_token_probs(logits, 0.7, 20, 0.5))
+
+
+def test_the_chart_has_one_bar_per_top_token(small_model, tokenizer):
+    dist = next_token_distribution(small_model, PROMPT, tokenizer, num_tokens=7)
+    ax = plot_next_token_distribution(dist).axes[0]
+    assert [bar.get_height() for bar in ax.patches] == pytest.approx(dist.top_probs)
+    assert ax.get_ylabel() == "Probability"
+
+
+def test_render_with_top_k_1_samples_the_most_likely_token(small_model, tokenizer):
+    explorer = SamplingExplorer(small_model, tokenizer, PROMPT)
+    fig, sample = explorer.render(temperature=2.0, top_k=1, top_p=1.0)
+    dist = next_token_distribution(small_model, PROMPT, tokenizer, top_k=1)
+    assert sample == dist.top_tokens[0]
+    assert "top_k=1" in fig.axes[0].get_title()
+
+
+def test_render_with_the_filters_off_and_a_seed_is_reproducible(small_model, tokenizer):
+    first = SamplingExplorer(small_model, tokenizer, PROMPT, seed=5).render(1.0, 0, 1.0)[1]
+    assert first == SamplingExplorer(small_model, tokenizer, PROMPT, seed=5).render(1.0, 0, 1.0)[1]
+
+
+def test_the_widget_redraws_when_a_slider_moves(small_model, tokenizer):
+    pytest.importorskip("ipywidgets")
+    explorer = SamplingExplorer(small_model, tokenizer, PROMPT)
+    box = explorer.widget()
+    assert set(explorer.sliders) == {"temperature", "top_k", "top_p"}
+    assert box.children[-1] is explorer.output
+    seen = []
+    explorer.render = lambda **values: seen.append(values) or SamplingExplorer.render(explorer, **values)
+    explorer.sliders["top_k"].value = 3
+    assert seen == [{"temperature": 1.0, "top_k": 3, "top_p": 1.0}]
+
+
+def test_bad_slider_values_raise_clear_errors(small_model, tokenizer):
+    with pytest.raises(ValueError, match="top_p must lie in"):
+        next_token_distribution(small_model, PROMPT, tokenizer, top_p=0.0)
+    with pytest.raises(ValueError):
+        next_token_distribution(small_model, "", tokenizer)
