@@ -7,7 +7,9 @@ The package holds the tested code the notebooks import, under the names of the b
 - ``loss``       (02) cross-entropy and perplexity
 - ``data``       (03) corpora, sliding windows, data loaders
 - ``model``      the GPT architecture the series trains
-- ``training``   (04) training loops, learning-rate schedule, device choice
+- ``training``   (04) training loops, learning-rate schedule, gradient accumulation, device choice
+- ``fast_path``  (04) fused kernels, fused AdamW, bf16 autocast, torch.compile: switchable speed-ups
+- ``performance`` speed-ups that change no number (the malloc setting)
 - ``generation`` (04, 05) greedy decoding, temperature, top-k, top-p, KV-cached generation
 - ``sampling``   (05) the logits transforms: temperature, top-k, top-p
 - ``beam_search`` (05) beam search
@@ -15,6 +17,7 @@ The package holds the tested code the notebooks import, under the names of the b
 - ``plots``      (04) loss, perplexity and learning-rate figures
 - ``notebook``   helpers for the notebooks (``show_source``)
 - ``pretrained`` (07) OpenAI's GPT-2 weights in ``GPTModel`` (``hub``, ``tf_checkpoint``, ``openai_download``)
+- ``distributed`` training on several processes or GPUs with ``torchrun`` (DistributedDataParallel)
 - ``cli``        the ``gptedu train`` command
 """
 
@@ -32,6 +35,7 @@ from .errors import (
     NotEnoughDataError,
     UnsafeFileError,
 )
+from .fast_path import FastPath, apply_fast_path, fast_path_for, make_optimizer, native_bf16
 from .generation import generate_text, generate_text_simple
 from .loss import calc_loss_batch, calc_loss_loader, perplexity
 from .model import (
@@ -84,5 +88,6 @@ __all__ = [
     "train_model", "train_model_simple", "train_val_loaders", "validate_config",
     "Beam", "KVCache", "LayerKVCache", "apply_temperature", "beam_search", "next_token_probs", "sample_next_token",
     "softmax_with_temperature", "top_k_filter", "top_p_filter",
+    "FastPath", "apply_fast_path", "fast_path_for", "make_optimizer", "native_bf16",
     "Checkpoint", "FormatVersionError", "UnsafeFileError", "load_checkpoint", "load_model", "save_checkpoint", "save_model",
 ]

@@ -113,6 +113,7 @@ class MultiHeadAttention(nn.Module):
         # (persistent) buffer because the book's state_dict contains it.
         self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))
         self.use_sdpa = True  # set False to always run the explicit path (for teaching and comparison)
+        self.fused_dropout = False  # fast path (gptedu/fast_path.py): the fused kernel during training too
 
     def forward(self, x: torch.Tensor, kv_cache: LayerKVCache | None = None) -> torch.Tensor:
         if kv_cache is not None and len(kv_cache) > 0:
@@ -129,6 +130,11 @@ class MultiHeadAttention(nn.Module):
         if self.use_sdpa and not dropout_active:
             # Fused kernel: same result as the explicit path below, less memory.
             context_vec = F.scaled_dot_product_attention(queries, keys, values, is_causal=True)  # (B, nh, T, hd)
+        elif self.use_sdpa and self.fused_dropout:
+            # Fast path: the kernel drops attention weights too, but draws other random numbers
+            # than the book's nn.Dropout, so a run no longer repeats the book's losses.
+            context_vec = F.scaled_dot_product_attention(queries, keys, values, is_causal=True,
+                                                         dropout_p=self.dropout.p)  # (B, nh, T, hd)
         else:
             attn_scores = queries @ keys.transpose(2, 3)  # (B, nh, T, T)
             mask_bool = self.mask.bool()[:num_tokens, :num_tokens]
@@ -168,8 +174,11 @@ class LayerNorm(nn.Module):
         self.eps = 1e-5  # keeps the division finite when the variance is 0
         self.scale = nn.Parameter(torch.ones(emb_dim))
         self.shift = nn.Parameter(torch.zeros(emb_dim))
+        self.fused = False  # fast path: PyTorch's one-kernel layer_norm (same formula, other rounding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return F.layer_norm(x, x.shape[-1:], self.scale, self.shift, self.eps)
         mean = x.mean(dim=-1, keepdim=True)
         var = x.var(dim=-1, keepdim=True, unbiased=False)  # biased, as GPT-2 and the book
         norm_x = (x - mean) / torch.sqrt(var + self.eps)
@@ -179,7 +188,13 @@ class LayerNorm(nn.Module):
 class GELU(nn.Module):
     """GELU activation, with the tanh approximation GPT-2 was trained with."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.fused = False  # fast path: one kernel instead of seven elementwise operations
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return F.gelu(x, approximate="tanh")
         return 0.5 * x * (1 + torch.tanh(
             torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * torch.pow(x, 3))
         ))
@@ -246,6 +261,7 @@ class GPTModel(nn.Module):
         self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg["n_layers"])])
         self.final_norm = LayerNorm(cfg["emb_dim"])
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
+        self.autocast_dtype: torch.dtype | None = None  # fast path: torch.bfloat16 runs matmuls in bf16
 
     def forward(self, in_idx: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
         """Logits ``(B, T, vocab_size)`` for token IDs ``(B, T)``.
@@ -255,6 +271,14 @@ class GPTModel(nn.Module):
         """
         num_past = 0 if kv_cache is None else len(kv_cache)
         self._check_input(in_idx, num_past)
+        if self.autocast_dtype is not None and kv_cache is None:
+            # Fast path (gptedu/fast_path.py) for training and evaluation; logits back in fp32 for the loss.
+            # Cached generation stays fp32: one token at a time is limited by memory, not arithmetic.
+            with torch.autocast(in_idx.device.type, dtype=self.autocast_dtype):
+                return self._forward(in_idx, kv_cache, num_past).float()
+        return self._forward(in_idx, kv_cache, num_past)
+
+    def _forward(self, in_idx: torch.Tensor, kv_cache: KVCache | None, num_past: int) -> torch.Tensor:
         batch_size, seq_len = in_idx.shape  # (B, T)
         tok_embeds = self.tok_emb(in_idx)  # (B, T, emb_dim)
         positions = torch.arange(num_past, num_past + seq_len, device=in_idx.device)  # after the cached tokens

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .checkpoints import get_rng_states, load_checkpoint, save_checkpoint, set_rng_states
+from .distributed import is_main_process, set_sampler_epoch, unwrap_model
 from .errors import ConfigError
 
 
@@ -38,7 +39,7 @@ class TrainingRun:
         if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
                                              or checkpoint_every < 1):
             raise ConfigError(f"checkpoint_every must be a positive number of steps or None; got {checkpoint_every!r}.")
-        self.model, self.optimizer, self.history = model, optimizer, history
+        self.model, self.optimizer, self.history = unwrap_model(model), optimizer, history  # no DDP "module." in keys
         self.batches_per_epoch = len(train_loader)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every, self.schedule = checkpoint_every, dict(schedule or {})
@@ -60,7 +61,7 @@ class TrainingRun:
         if progress["batches_per_epoch"] != self.batches_per_epoch:
             raise ConfigError(f"{Path(path).name} was trained with {progress['batches_per_epoch']} batches per epoch; "
                               f"this training loader has {self.batches_per_epoch}. Resume with the same text, "
-                              "context length and batch size.")
+                              "context length, batch size and number of processes (torchrun).")
         differences = {k for k in set(ckpt.config) | set(self.model.cfg) if ckpt.config.get(k) != self.model.cfg.get(k)}
         if differences:
             raise ConfigError(f"{Path(path).name} was trained with a different config ({', '.join(sorted(differences))}): "
@@ -74,6 +75,7 @@ class TrainingRun:
 
     def batches(self, train_loader: DataLoader, epoch: int) -> Iterator:
         """The training batches of ``epoch``; in a resumed epoch, only those not trained on yet."""
+        set_sampler_epoch(train_loader, epoch)  # several processes (torchrun): the epoch's order, see gptedu/distributed.py
         if self._replay is not None and epoch == self.epoch:
             epoch_rng, step_rng = self._replay
             self._replay = None
@@ -109,6 +111,8 @@ class TrainingRun:
         self._save_after_epoch = False
 
     def save(self) -> None:
+        if not is_main_process():
+            return  # under torchrun all processes hold the same weights: rank 0 writes the file
         progress = {"step": self.step, "epoch": self.epoch, "batches_done": self.batches_done,
                     "batches_per_epoch": self.batches_per_epoch, "tokens_seen": self.tokens_seen,
                     "step_losses": self.step_losses, "history": self.history._asdict(), "schedule": self.schedule}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import tiktoken
@@ -20,6 +21,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .distributed import is_main_process, unwrap_model
 from .errors import ConfigError, NotEnoughDataError
 from .generation import generate_text
 from .loss import calc_loss_batch, calc_loss_loader
@@ -72,6 +74,9 @@ def evaluate_model(model: nn.Module, train_loader: DataLoader, val_loader: DataL
 
 def generate_and_print_sample(model: nn.Module, tokenizer: tiktoken.Encoding, device: torch.device | str, start_context: str) -> None:
     """Print 50 greedily generated tokens after ``start_context`` on one line, as the seed does after each epoch."""
+    if not is_main_process():
+        return  # under torchrun rank 0 prints it; greedy decoding draws no random numbers, so the ranks stay in step
+    model = unwrap_model(model)  # the plain model: generating never involves the other processes
     model.eval()
     context_size = model.pos_emb.weight.shape[0]
     encoded = text_to_token_ids(start_context, tokenizer).to(device)
@@ -94,11 +99,13 @@ def _check_loop_args(train_loader: DataLoader, num_epochs: int, eval_freq: int, 
 
 
 def _record_evaluation(history: TrainingHistory, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen) -> None:
-    train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
+    # Every rank evaluates (on its own share of the training data); the plain model keeps DDP out of it.
+    train_loss, val_loss = evaluate_model(unwrap_model(model), train_loader, val_loader, device, eval_iter)
     history.train_losses.append(train_loss)
     history.val_losses.append(val_loss)
     history.track_tokens_seen.append(tokens_seen)
-    tqdm.write(f"Ep {epoch+1} (Step {global_step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
+    if is_main_process():  # under torchrun, rank 0 prints
+        tqdm.write(f"Ep {epoch+1} (Step {global_step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
 
 
 def train_model_simple(
@@ -131,7 +138,8 @@ def train_model_simple(
     history = TrainingHistory([], [], [], [])
     run = TrainingRun(model, optimizer, train_loader, history, checkpoint, checkpoint_every, resume)  # New: save/resume
     tokens_seen, global_step = run.tokens_seen, run.step  # 0, -1 for a new run
-    with tqdm(total=num_epochs * len(train_loader), initial=global_step + 1, desc="Training", unit="step", disable=not progress) as bar:
+    with tqdm(total=num_epochs * len(train_loader), initial=global_step + 1, desc="Training", unit="step",
+              disable=not progress or not is_main_process()) as bar:  # torchrun: one bar, rank 0's
         for epoch in range(run.epoch, num_epochs):
             model.train()  # dropout on
             for input_batch, target_batch in run.batches(train_loader, epoch):
@@ -168,6 +176,21 @@ def lr_at_step(step: int, total_steps: int, peak_lr: float, warmup_steps: int = 
     return min_lr + (peak_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _check_accumulation(accumulation_steps: int, batches_per_epoch: int, num_epochs: int, checkpoint_every: int | None) -> None:
+    if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) or accumulation_steps < 1:
+        raise ConfigError(f"accumulation_steps must be a positive integer (1 = no accumulation); got {accumulation_steps!r}.")
+    if accumulation_steps == 1 or not checkpoint_every:
+        return
+    # A checkpoint saved between a group's batches would lose the gradients added up so far.
+    for due in range(checkpoint_every, num_epochs * batches_per_epoch + 1, checkpoint_every):  # batches done
+        in_epoch = (due - 1) % batches_per_epoch + 1
+        if in_epoch % accumulation_steps and in_epoch != batches_per_epoch:
+            raise ConfigError(f"checkpoint_every={checkpoint_every} would save in the middle of an accumulation group of "
+                              f"{accumulation_steps} batches (after batch {in_epoch} of {batches_per_epoch} in an epoch). "
+                              f"Use a multiple of {accumulation_steps} that divides evenly, or save once per epoch "
+                              f"(checkpoint_every=None).")
+
+
 def train_model(
     model: nn.Module,
     train_loader: DataLoader,
@@ -187,19 +210,26 @@ def train_model(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: str | os.PathLike | None = None,
+    accumulation_steps: int = 1,
 ) -> TrainingHistory:
     """Train like ``train_model_simple``, with linear warmup, cosine decay and gradient clipping.
 
-    The peak learning rate is the optimizer's ``lr``. ``warmup_steps`` defaults to 20% of all
-    steps; ``max_norm=None`` turns clipping off. Returns a ``TrainingHistory`` with the losses,
-    tokens seen and the learning rate of every step. ``checkpoint``, ``checkpoint_every`` and
-    ``resume`` work as in ``train_model_simple``; a resumed run keeps the checkpoint's peak rate.
+    The peak learning rate is the optimizer's ``lr``. ``warmup_steps`` (optimizer steps)
+    defaults to 20% of all steps; ``max_norm=None`` turns clipping off. ``accumulation_steps=k``
+    adds up the gradients of k batches before each optimizer step, as one batch k times larger
+    would (the last group of an epoch may be smaller). Returns a ``TrainingHistory`` with the
+    losses, tokens seen and the learning rate of every batch. ``checkpoint``,
+    ``checkpoint_every`` and ``resume`` work as in ``train_model_simple``; a resumed run keeps
+    the checkpoint's peak rate.
     """
     _check_loop_args(train_loader, num_epochs, eval_freq, eval_iter)
     if max_norm is not None and max_norm <= 0:
         raise ConfigError(f"max_norm must be positive or None (no clipping); got {max_norm}.")
+    batches_per_epoch = len(train_loader)
+    _check_accumulation(accumulation_steps, batches_per_epoch, num_epochs, checkpoint_every)
     enable_fast_malloc()
-    total_steps = num_epochs * len(train_loader)
+    steps_per_epoch = math.ceil(batches_per_epoch / accumulation_steps)  # optimizer steps
+    total_steps = num_epochs * steps_per_epoch
     if warmup_steps is None:
         warmup_steps = int(0.2 * total_steps)
     peak_lr = optimizer.param_groups[0]["lr"]
@@ -207,22 +237,32 @@ def train_model(
     run = TrainingRun(model, optimizer, train_loader, history, checkpoint, checkpoint_every, resume, schedule={"peak_lr": peak_lr})
     peak_lr = run.schedule["peak_lr"]  # a resumed optimizer holds the last step's rate, not the peak
     tokens_seen, global_step = run.tokens_seen, run.step
-    with tqdm(total=total_steps, initial=global_step + 1, desc="Training", unit="step", disable=not progress) as bar:
+    with tqdm(total=num_epochs * batches_per_epoch, initial=global_step + 1, desc="Training", unit="batch",
+              disable=not progress or not is_main_process()) as bar:
         for epoch in range(run.epoch, num_epochs):
             model.train()
             for input_batch, target_batch in run.batches(train_loader, epoch):
-                global_step += 1
-                lr = lr_at_step(global_step, total_steps, peak_lr, warmup_steps, initial_lr, min_lr)
+                global_step += 1  # counts batches
+                batch = global_step % batches_per_epoch  # index in the epoch
+                group_start = batch - batch % accumulation_steps  # first batch of this optimizer step
+                group_size = min(accumulation_steps, batches_per_epoch - group_start)
+                lr = lr_at_step(epoch * steps_per_epoch + batch // accumulation_steps, total_steps, peak_lr,
+                                warmup_steps, initial_lr, min_lr)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 history.track_lrs.append(lr)
-                optimizer.zero_grad()
-                loss = calc_loss_batch(input_batch, target_batch, model, device)
-                loss.backward()
-                if max_norm is not None:
-                    # Rescale all gradients together if their joint norm exceeds max_norm.
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm)
-                optimizer.step()
+                if batch == group_start:
+                    optimizer.zero_grad()
+                last_of_group = batch == group_start + group_size - 1
+                # torchrun: average the gradients across processes once per group, not after every batch
+                with nullcontext() if last_of_group or not hasattr(model, "no_sync") else model.no_sync():
+                    loss = calc_loss_batch(input_batch, target_batch, model, device)
+                    (loss / group_size).backward()  # the group's gradient: the mean over its batches
+                if last_of_group:  # update
+                    if max_norm is not None:
+                        # Rescale all gradients together if their joint norm exceeds max_norm.
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm)
+                    optimizer.step()
                 tokens_seen += input_batch.numel()
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")

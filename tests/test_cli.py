@@ -208,3 +208,37 @@ def test_schedule_flags_without_warmup_cosine_are_refused(tmp_path, capsys):
 
     assert main(["train", "--warmup-steps", "5", "--out-dir", str(tmp_path)]) == 2
     assert "--warmup-steps only work with --schedule warmup-cosine" in capsys.readouterr().err
+
+
+def test_fast_flag_trains_on_the_fast_path_and_says_so(small_corpus, tmp_path):
+    from gptedu.fast_path import fast_path_for
+
+    out_dir = tmp_path / "run"
+    code, lines, err = run_main(["train", *TINY, "--fast", "--corpus", str(small_corpus), "--eval-freq", "5", "--out-dir", str(out_dir)])
+    assert code == 0, err
+    assert f"Fast path: {fast_path_for('cpu').describe()}" in lines
+    assert any(EVAL_LINE.match(line) for line in lines)
+    model = GPTModel(json.loads((out_dir / "config.json").read_text()))  # a fast-trained model loads like any other
+    model.load_state_dict(torch.load(out_dir / "model.pth", map_location="cpu", weights_only=True), strict=True)
+
+
+def test_the_default_run_is_the_faithful_path(simple_run):
+    _, lines, _, _ = simple_run
+    assert not any(line.startswith("Fast path:") for line in lines)
+
+
+def test_compile_without_fast_exits_with_2_and_a_message(small_corpus, tmp_path):
+    code, _, err = run_main(["train", *TINY, "--compile", "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert "--compile is part of the fast path: add --fast" in err
+
+
+def test_accumulation_steps_work_with_the_warmup_cosine_loop_only(small_corpus, tmp_path):
+    code, _, err = run_main(["train", *TINY, "--accumulation-steps", "2", "--corpus", str(small_corpus),
+                             "--out-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert "--accumulation-steps only work with --schedule warmup-cosine" in err
+    code, lines, err = run_main(["train", *TINY, "--schedule", "warmup-cosine", "--accumulation-steps", "2", "--eval-freq", "5",
+                                 "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run")])
+    assert code == 0, err
+    assert any(EVAL_LINE.match(line) for line in lines)

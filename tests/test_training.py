@@ -391,3 +391,58 @@ def test_get_device_unavailable_device_from_the_environment_says_so(cpu_only, mo
 def test_training_history_lrs_are_floats(warmup_run):
     history, _, _, _ = warmup_run
     assert all(isinstance(lr, float) and math.isfinite(lr) for lr in history.track_lrs)
+
+
+# --- gradient accumulation (train_model's accumulation_steps) ---
+
+
+def _train_copy(verdict, tokenizer, batch_size, accumulation_steps, num_epochs=1, num_windows=20):
+    """Train a dropout-free copy of one initial model on the same ``num_windows`` windows, in order; return it."""
+    cfg = {**CFG, "drop_rate": 0.0}
+    torch.manual_seed(0)
+    model = GPTModel(cfg)
+    windows = torch.utils.data.Subset(GPTDatasetV1(verdict[:2700], tokenizer, 32, 32), range(num_windows))
+    train_loader = DataLoader(windows, batch_size=batch_size, shuffle=False, drop_last=True)
+    val_loader = DataLoader(GPTDatasetV1(verdict[2700:3000], tokenizer, 32, 32), batch_size=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.1)
+    history, _ = run_quietly(train_model, model, train_loader, val_loader, optimizer, "cpu", num_epochs, 100, 1,
+                             START_CONTEXT, tokenizer, warmup_steps=2, progress=False, accumulation_steps=accumulation_steps)
+    return model, history
+
+
+def test_accumulating_two_batches_of_one_equals_one_batch_of_two(verdict, tokenizer):
+    big_batch, big_history = _train_copy(verdict, tokenizer, batch_size=2, accumulation_steps=1, num_epochs=2)
+    accumulated, acc_history = _train_copy(verdict, tokenizer, batch_size=1, accumulation_steps=2, num_epochs=2)
+    assert len(acc_history.track_lrs) == 2 * len(big_history.track_lrs)  # one rate per batch
+    assert acc_history.track_lrs[::2] == big_history.track_lrs  # the schedule counts optimizer steps
+    for (name, a), b in zip(big_batch.state_dict().items(), accumulated.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6, rtol=0), name
+
+
+def test_accumulation_changes_the_weights_compared_with_no_accumulation(verdict, tokenizer):
+    """The test above could pass if accumulation did nothing at batch size 1: it must differ from plain steps."""
+    plain, _ = _train_copy(verdict, tokenizer, batch_size=1, accumulation_steps=1)
+    accumulated, _ = _train_copy(verdict, tokenizer, batch_size=1, accumulation_steps=2)
+    assert not torch.allclose(plain.out_head.weight, accumulated.out_head.weight, atol=1e-4)
+
+
+def test_a_leftover_group_at_the_end_of_an_epoch_is_averaged_over_its_own_batches(verdict, tokenizer):
+    # 19 windows of 32 tokens with batch size 1: groups of 4, 4, 4, 4, 3 (5 steps)
+    _, history = _train_copy(verdict, tokenizer, batch_size=1, accumulation_steps=4, num_windows=19)
+    assert len(history.track_lrs) == 19
+    assert len(set(history.track_lrs[16:])) == 1  # the last three batches form one step
+
+
+@pytest.mark.parametrize("steps", [0, -1, 1.5, True])
+def test_accumulation_steps_must_be_a_positive_integer(loaders, tokenizer, steps):
+    model = GPTModel(CFG)
+    with pytest.raises(ConfigError, match="accumulation_steps must be a positive integer"):
+        train_model(model, *loaders, torch.optim.AdamW(model.parameters()), "cpu", 1, 5, 1, START_CONTEXT, tokenizer,
+                    accumulation_steps=steps, progress=False)
+
+
+def test_a_checkpoint_inside_an_accumulation_group_is_rejected(loaders, tokenizer, tmp_path):
+    model = GPTModel(CFG)
+    with pytest.raises(ConfigError, match="middle of an accumulation group"):
+        train_model(model, *loaders, torch.optim.AdamW(model.parameters()), "cpu", 1, 5, 1, START_CONTEXT, tokenizer,
+                    accumulation_steps=4, checkpoint=tmp_path / "c.safetensors", checkpoint_every=3, progress=False)

@@ -1,0 +1,124 @@
+"""The fast training path: the same model and loop, with faster kernels, optimizer and precision.
+
+The book's code spells every operation out (layer norm as mean, variance and division, GELU
+as seven elementwise operations, attention as matmul, mask, softmax, dropout, matmul), which
+is what a student should read, but each step writes a large tensor to memory. The fast path
+switches each model part to PyTorch's fused kernel, and optionally:
+
+- fused AdamW: one kernel updates all parameters (``torch.optim.AdamW(fused=True)``);
+- bfloat16 autocast: matrix products in bf16, where the hardware computes bf16 natively (CUDA
+  GPUs that support it, x86 CPUs with AVX512_BF16 or AMX). Elsewhere bf16 would be emulated
+  and slower, so ``native_bf16`` says no and the path stays fp32;
+- ``torch.compile`` of the transformer blocks (compiles for a minute first; pays off on long runs).
+
+Every switch keeps the parameter names (``state_dict`` keys), so weights move freely between
+the paths. What the fast path changes: dropout draws other random numbers, and rounding
+differs, so a run no longer prints the book's exact losses (the "faithful" path does), though
+it learns the same way (tests/test_fast_path.py, notebook 04). ``benchmarks/training.py``
+measures each switch against the book's implementation.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .errors import ConfigError
+from .model import GELU, GPTModel, LayerNorm, MultiHeadAttention
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """Which speed-ups a model and its optimizer use; ``FastPath()`` is all off (the faithful path)."""
+
+    fused_kernels: bool = False  # SDPA with dropout, F.layer_norm, F.gelu
+    fused_adamw: bool = False
+    bf16: bool = False
+    compile: bool = False
+
+    def describe(self) -> str:
+        """A short text such as ``"fused kernels + fused AdamW + bf16"`` (or ``"faithful"``)."""
+        parts = [name for name, on in (("fused kernels", self.fused_kernels), ("fused AdamW", self.fused_adamw),
+                                       ("bf16 autocast", self.bf16), ("torch.compile", self.compile)) if on]
+        return " + ".join(parts) if parts else "faithful (the book's fp32 operations)"
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports in /proc/cpuinfo (empty elsewhere)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not sys.platform.startswith("linux") or not cpuinfo.is_file():
+        return set()
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """True if ``device`` computes bfloat16 matrix products in hardware, so bf16 autocast speeds training up.
+
+    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: Linux x86 with AVX512_BF16 or AMX-BF16
+    instructions. Everywhere else (other CPUs, Apple's MPS) False: PyTorch would emulate bf16
+    there, which is slower than fp32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    return False
+
+
+def fused_adamw_supported(device: torch.device | str) -> bool:
+    """True if this PyTorch has a fused AdamW kernel for ``device`` (CUDA; CPU since PyTorch 2.4)."""
+    try:
+        torch.optim.AdamW([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+def fast_path_for(device: torch.device | str, compile: bool = False) -> FastPath:
+    """Everything that helps on ``device``: fused kernels, fused AdamW where supported, bf16 where native."""
+    return FastPath(fused_kernels=True, fused_adamw=fused_adamw_supported(device), bf16=native_bf16(device), compile=compile)
+
+
+def apply_fast_path(model: nn.Module, fast_path: FastPath) -> nn.Module:
+    """Switch ``model``'s parts to ``fast_path`` in place and return the model.
+
+    ``FastPath()`` switches everything back to the book's operations (except a compiled
+    block, which stays compiled). Works on a ``GPTModel`` and on any module built from its
+    parts; parameters and ``state_dict`` keys do not change.
+    """
+    if not isinstance(fast_path, FastPath):
+        raise ConfigError(f"fast_path must be a FastPath, for example fast_path_for(device); got {type(fast_path).__name__}.")
+    for module in model.modules():
+        if isinstance(module, MultiHeadAttention):
+            module.fused_dropout = fast_path.fused_kernels
+        elif isinstance(module, (LayerNorm, GELU)):
+            module.fused = fast_path.fused_kernels
+        elif isinstance(module, GPTModel):
+            module.autocast_dtype = torch.bfloat16 if fast_path.bf16 else None
+    if fast_path.compile:
+        blocks = getattr(model, "trf_blocks", None)
+        if blocks is None:
+            raise ConfigError("compile=True needs a GPTModel (it compiles model.trf_blocks).")
+        for block in blocks:
+            block.compile()  # in place: the parameter names stay those of the book
+    return model
+
+
+def make_optimizer(model: nn.Module, lr: float = 0.0004, weight_decay: float = 0.1,
+                   fast_path: FastPath | None = None) -> torch.optim.AdamW:
+    """The seed's ``AdamW(lr=0.0004, weight_decay=0.1)``, fused into one kernel if ``fast_path.fused_adamw``."""
+    if fast_path is not None and fast_path.fused_adamw:
+        device = next(model.parameters()).device
+        if not fused_adamw_supported(device):
+            raise ConfigError(f"This PyTorch ({torch.__version__}) has no fused AdamW for {device.type}: use "
+                              f"fast_path_for({device.type!r}), which turns it off, or upgrade PyTorch (CPU: 2.4 or newer).")
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
