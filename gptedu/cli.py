@@ -51,7 +51,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     speed = parser.add_argument_group("speed (gptedu/fast_path.py)")
     speed.add_argument("--fast", action="store_true",
                        help="fast path: fused kernels, fused AdamW and, where the hardware computes bf16 natively, bf16 "
-                       "autocast; about 2x faster on a CPU with AVX512_BF16, but the losses differ from the book's")
+                       "autocast; about 2x faster on a CPU with AVX512_BF16, with losses close to, not equal to, the book's")
     speed.add_argument("--compile", action="store_true", help="with --fast: also torch.compile the transformer blocks")
     schedule = parser.add_argument_group("learning-rate schedule")
     schedule.add_argument(

@@ -131,8 +131,8 @@ class MultiHeadAttention(nn.Module):
             # Fused kernel: same result as the explicit path below, less memory.
             context_vec = F.scaled_dot_product_attention(queries, keys, values, is_causal=True)  # (B, nh, T, hd)
         elif self.use_sdpa and self.fused_dropout:
-            # Fast path: the kernel drops attention weights too, but draws other random numbers
-            # than the book's nn.Dropout, so a run no longer repeats the book's losses.
+            # Fast path: the kernel drops attention weights too. On CPUs it draws the same random
+            # numbers as the explicit path (tests/test_fast_path.py); CUDA's kernels draw their own.
             context_vec = F.scaled_dot_product_attention(queries, keys, values, is_causal=True,
                                                          dropout_p=self.dropout.p)  # (B, nh, T, hd)
         else:
