@@ -5,7 +5,8 @@ Run: GPTEDU_CACHE_DIR=... python benchmarks/corpus.py [--million-tokens 50] [--s
 1. Builds a text of about N million GPT-2 tokens (the-verdict, repeated) in a temporary
    folder and times ``prepare_corpus`` with 1 and with 2 processes, printing the ratio.
 2. Trains a small GPT for ``--steps`` steps on random windows read through ``np.memmap``
-   from that token file and prints the process's resident memory (RSS) before and after.
+   from that token file and prints the process's resident memory (RSS: anonymous memory and
+   file-backed pages of the memory map) before and during training.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from gptedu import GPT_CONFIG_124M, GPTModel, calc_loss_batch, load_text
 from gptedu.corpus import create_token_file_loader, open_token_file
 
 
-def rss_mb() -> float:
-    """Resident memory of this process in MB, from /proc (Linux)."""
+def memory() -> str:
+    """Resident memory of this process (Linux /proc): total, anonymous (tensors, Python) and file-backed pages."""
+    fields = {}
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            fields[key] = int(value.split()[0]) / 1024
+    return (f"RSS {fields.get('VmRSS', float('nan')):.0f} MB (anonymous {fields.get('RssAnon', float('nan')):.0f}, "
+            f"file-backed {fields.get('RssFile', float('nan')):.0f})")
 
 
 def main() -> None:
@@ -63,15 +67,15 @@ def main() -> None:
         model = GPTModel(cfg)
         optimizer = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1)
         loader = create_token_file_loader(folder / "big2.bin", batch_size=8, max_length=128, num_samples=8 * args.steps)
-        print(f"RSS before training: {rss_mb():.0f} MB")
+        print(f"before training: {memory()}")
         for step, (inputs, targets) in enumerate(loader):
             optimizer.zero_grad()
             loss = calc_loss_batch(inputs, targets, model, "cpu")
             loss.backward()
             optimizer.step()
-            if step in (9, args.steps // 2, args.steps - 1):
-                print(f"step {step + 1:4d}: loss {loss.item():.3f}, RSS {rss_mb():.0f} MB")
-        print(f"RSS after {args.steps} steps: {rss_mb():.0f} MB (the token file holds {meta['num_tokens'] * 2 / 1e6:.0f} MB)")
+            if (step + 1) in (1, 10) or (step + 1) % 50 == 0:
+                print(f"step {step + 1:4d}: loss {loss.item():.3f}, {memory()}")
+        print(f"after {args.steps} steps: {memory()}; the token file holds {meta['num_tokens'] * 2 / 1e6:.0f} MB")
 
 
 if __name__ == "__main__":

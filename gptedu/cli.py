@@ -17,6 +17,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
-    data.add_argument("--corpus", default="the-verdict", help="corpus name or path of a UTF-8 text file (default: the-verdict)")
+    data.add_argument("--corpus", default="the-verdict",
+                      help="corpus name, path of a UTF-8 text file, or a token file from `gptedu prepare` (default: the-verdict)")
     data.add_argument("--train-ratio", type=float, default=0.90, help="share of characters used for training (default: 0.90)")
     data.add_argument("--batch-size", type=int, default=2, help="sequences per batch (default: 2)")
     model = parser.add_argument_group("model (defaults: GPT_CONFIG_124M)")
@@ -112,6 +114,7 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
 
     from .checkpoints import checkpoint_progress
     from .config import GPT_CONFIG_124M
+    from .corpus import count_window_tokens, is_token_file, open_token_file, token_file_loaders
     from .data import count_tokens, load_text, train_val_loaders
     from .distributed import distributed_loader, unwrap_model, wrap_model
     from .fast_path import FastPath, apply_fast_path, fast_path_for, make_optimizer
@@ -130,10 +133,14 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     cfg = {**GPT_CONFIG_124M, "context_length": args.context_length, "emb_dim": args.emb_dim,
            "n_heads": args.n_heads, "n_layers": args.n_layers, "drop_rate": args.drop_rate}
     out_dir = Path(args.out_dir)
-    text = load_text(args.corpus)
     tokenizer = get_tokenizer()
-    print("Characters:", len(text))
-    print("Tokens:", len(tokenizer.encode(text)))
+    token_file = is_token_file(args.corpus)  # written by `gptedu prepare`: read from disk, never whole into memory
+    if token_file:
+        print(f"Token file: {args.corpus}, {len(open_token_file(args.corpus)):,} tokens")
+    else:
+        text = load_text(args.corpus)
+        print("Characters:", len(text))
+        print("Tokens:", len(tokenizer.encode(text)))
 
     # The seed's order of seeding: before the first model, the loaders, the baseline and the trained model.
     torch.manual_seed(args.seed)
@@ -143,7 +150,12 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     model = apply_fast_path(GPTModel(cfg), replace(fast_path, compile=False))  # only evaluated: not worth compiling
     model.eval()
     torch.manual_seed(args.seed)
-    train_loader, val_loader = train_val_loaders(text, cfg["context_length"], args.batch_size, args.train_ratio)
+    if token_file:
+        train_loader, val_loader = token_file_loaders(args.corpus, cfg["context_length"], args.batch_size, args.train_ratio)
+    else:
+        train_loader, val_loader = train_val_loaders(text, cfg["context_length"], args.batch_size, args.train_ratio)
+    if token_file:  # the same numbers as count_tokens, computed without reading the whole corpus
+        count_tokens = partial(count_window_tokens, context_length=cfg["context_length"])  # noqa: F811
     print("Training tokens:", count_tokens(train_loader))
     print("Validation tokens:", count_tokens(val_loader))
     device = get_device(args.device)
@@ -151,8 +163,9 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     model.to(device)
     torch.manual_seed(args.seed)
     with torch.no_grad():
-        print("Training loss:", calc_loss_loader(train_loader, model, device))
-        print("Validation loss:", calc_loss_loader(val_loader, model, device))
+        baseline_batches = args.eval_iter if token_file else None  # a large corpus: a sample of batches, not all
+        print("Training loss:", calc_loss_loader(train_loader, model, device, baseline_batches))
+        print("Validation loss:", calc_loss_loader(val_loader, model, device, baseline_batches))
     train_loader = distributed_loader(train_loader, info, args.seed)  # torchrun: this process's share of the windows
     if info.enabled:
         print(f"Processes: {info.world_size} ({info.backend}), each training on {count_tokens(train_loader)} tokens per "

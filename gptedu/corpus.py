@@ -144,10 +144,12 @@ class TokenFileDataset(Dataset):
 
     Window ``i`` holds tokens ``[i*stride, i*stride + max_length)`` and its target is shifted by
     one, exactly as in the seed's dataset. Only the requested window is read from disk.
+    ``start`` and ``end`` restrict it to a range of the file's tokens (a train/validation split).
     """
 
-    def __init__(self, path: str | os.PathLike, max_length: int, stride: int | None = None) -> None:
-        self.tokens = open_token_file(path)
+    def __init__(self, path: str | os.PathLike, max_length: int, stride: int | None = None,
+                 start: int = 0, end: int | None = None) -> None:
+        self.tokens = open_token_file(path)[start:end]  # a view: tokens [start, end) of the file, still on disk
         self.max_length = max_length
         self.stride = stride or max_length
         if len(self) == 0:
@@ -186,6 +188,45 @@ def create_token_file_loader(
     sampler = RandomSampler(dataset, replacement=True, num_samples=num_samples) if num_samples else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       drop_last=drop_last, num_workers=num_workers)
+
+
+def is_token_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a token file written by ``gptedu prepare`` (it has the JSON description beside it)."""
+    description = Path(str(path) + ".json")
+    if not Path(path).is_file() or not description.is_file():
+        return False
+    try:
+        return json.loads(description.read_text()).get("format") == FORMAT
+    except (ValueError, OSError):
+        return False
+
+
+def token_file_loaders(path: str | os.PathLike, context_length: int, batch_size: int = 2,
+                       train_ratio: float = 0.90) -> tuple[DataLoader, DataLoader]:
+    """The seed's two loaders over a token file: its first ``train_ratio`` of tokens for training, the rest for validation.
+
+    As ``train_val_loaders`` does for a text: windows of ``context_length`` tokens with stride
+    ``context_length``, the training loader shuffled without its last incomplete batch. The
+    windows are read from disk through ``np.memmap`` as they are needed, so memory stays flat.
+    """
+    num_tokens = len(open_token_file(path))
+    split = int(train_ratio * num_tokens)
+    parts = {"training": (0, split), "validation": (split, num_tokens)}
+    for name, (start, end) in parts.items():
+        if end - start <= context_length:
+            raise NotEnoughDataError(
+                f"The {name} part of {path} ({end - start} of its {num_tokens} tokens, train_ratio={train_ratio}) needs "
+                f"at least {context_length + 1} tokens for context_length={context_length}. Lower context_length, "
+                "change train_ratio or prepare more text.")
+    train_set, val_set = (TokenFileDataset(path, context_length, context_length, start, end) for start, end in parts.values())
+    return (DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True),
+            DataLoader(val_set, batch_size=batch_size, shuffle=False, drop_last=False))
+
+
+def count_window_tokens(loader: DataLoader, context_length: int) -> int:
+    """Input tokens in one pass over a loader of full windows (as ``count_tokens``, without reading the data)."""
+    windows = len(loader) * loader.batch_size if loader.drop_last else len(loader.dataset)
+    return windows * context_length
 
 
 def add_prepare_command(commands) -> None:

@@ -1,6 +1,7 @@
 """Large-corpus path: prepare_corpus writes the tokens tiktoken gives; TokenFileDataset reads the seed's windows."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,16 @@ import torch
 from seed_reference import GPTDatasetV1 as SeedDataset
 
 from gptedu import get_tokenizer, load_text
-from gptedu.corpus import TokenFileDataset, create_token_file_loader, open_token_file, prepare_corpus, split_into_pieces
+from gptedu.corpus import (
+    TokenFileDataset,
+    count_window_tokens,
+    create_token_file_loader,
+    is_token_file,
+    open_token_file,
+    prepare_corpus,
+    split_into_pieces,
+    token_file_loaders,
+)
 from gptedu.errors import DataNotFoundError, NotEnoughDataError
 from gptedu.tokenizer import ENDOFTEXT_ID
 
@@ -103,3 +113,66 @@ def test_gptedu_prepare_command_reports_a_missing_source(tmp_path, capsys):
 
     assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "out.bin")]) == 2
     assert "No file or folder" in capsys.readouterr().err
+
+
+@pytest.fixture
+def verdict_tokens(tmp_path):
+    """the-verdict prepared as a token file, and its token IDs."""
+    text = load_text("the-verdict")
+    (tmp_path / "story.txt").write_text(text, encoding="utf-8")
+    prepare_corpus(tmp_path / "story.txt", tmp_path / "story.bin", num_workers=1, progress=False)
+    return tmp_path / "story.bin", open_token_file(tmp_path / "story.bin").tolist()
+
+
+def test_token_file_loaders_split_by_tokens_into_the_seeds_windows(verdict_tokens):
+    path, ids = verdict_tokens
+    train_loader, val_loader = token_file_loaders(path, context_length=64, batch_size=2, train_ratio=0.9)
+    split = int(0.9 * len(ids))
+    train_windows = sorted(tuple(x) for batch, _ in train_loader for x in batch.tolist())
+    expected = sorted(tuple(ids[i:i + 64]) for i in range(0, split - 64, 64))
+    assert set(train_windows) <= set(expected) and len(set(train_windows)) == len(train_windows)
+    assert len(train_windows) == len(expected) // 2 * 2  # shuffled, each window once; drop_last: whole batches only
+    val_inputs = [x for batch, _ in val_loader for x in batch.tolist()]
+    val_targets = [y for _, batch in val_loader for y in batch.tolist()]
+    assert val_inputs == [ids[i:i + 64] for i in range(split, len(ids) - 64, 64)]  # in order, not shuffled
+    assert val_targets == [ids[i + 1:i + 65] for i in range(split, len(ids) - 64, 64)]
+
+
+def test_count_window_tokens_equals_count_tokens(verdict_tokens):
+    from gptedu import count_tokens
+
+    path, _ = verdict_tokens
+    for loader in token_file_loaders(path, context_length=64, batch_size=3):
+        assert count_window_tokens(loader, 64) == count_tokens(loader)
+
+
+def test_is_token_file_needs_the_description_written_by_prepare(verdict_tokens, tmp_path):
+    path, _ = verdict_tokens
+    assert is_token_file(path)
+    assert not is_token_file(tmp_path / "story.txt")
+    Path(str(path) + ".json").write_text("{not json")
+    assert not is_token_file(path)
+
+
+def test_token_file_loaders_say_what_to_change_when_a_part_is_too_short(verdict_tokens):
+    path, _ = verdict_tokens
+    with pytest.raises(NotEnoughDataError, match="validation part .* needs at least 1025 tokens"):
+        token_file_loaders(path, context_length=1024, train_ratio=0.9)
+
+
+def test_gptedu_train_reads_a_token_file_from_disk(verdict_tokens, tmp_path, capsys):
+    from gptedu import GPTModel
+    from gptedu.cli import main
+
+    path, ids = verdict_tokens
+    out_dir = tmp_path / "run"
+    code = main(["train", "--corpus", str(path), "--emb-dim", "32", "--n-heads", "2", "--n-layers", "1", "--context-length", "32",
+                 "--epochs", "1", "--eval-freq", "20", "--eval-iter", "2", "--no-progress", "--device", "cpu", "--out-dir", str(out_dir)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert lines[0] == f"Token file: {path}, {len(ids):,} tokens"
+    split = int(0.9 * len(ids))
+    assert lines[1] == f"Training tokens: {len(range(0, split - 32, 32)) // 2 * 2 * 32}"
+    assert any(line.startswith("Ep 1 (Step 000000): Train loss") for line in lines)
+    model = GPTModel(json.loads((out_dir / "config.json").read_text()))
+    model.load_state_dict(torch.load(out_dir / "model.pth", map_location="cpu", weights_only=True), strict=True)
