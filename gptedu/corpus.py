@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,22 +107,26 @@ def prepare_corpus(
     jobs = _iter_pieces(files, piece_chars, separate_documents)
     temporary = output.with_name(output.name + ".tmp")
     num_tokens = 0
-    with open(temporary, "wb") as out, tqdm(total=total_chars, unit="B", unit_scale=True, desc="Tokenizing", disable=not progress) as bar:
-        if num_workers == 1:
-            results = map(_encode_piece, jobs)
-            pool = None
-        else:
-            pool = multiprocessing.get_context("spawn").Pool(num_workers)
-            results = pool.imap(_encode_piece, jobs, chunksize=1)
-        try:
+    if num_workers == 1:
+        pool, results = None, map(_encode_piece, jobs)
+    else:
+        get_tokenizer()  # load it once here, so forked workers inherit it
+        # Linux: fork (workers start at once, sharing the loaded modules: measured 1.71x with 2 workers against
+        # 1.36x with spawn). Elsewhere spawn, the safe choice on macOS and the only one on Windows. The pool is
+        # started before the progress bar, whose monitor thread must not be running when the process forks.
+        pool = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(num_workers)
+        results = pool.imap(_encode_piece, jobs, chunksize=1)
+    try:
+        with open(temporary, "wb") as out, tqdm(total=total_chars, unit="B", unit_scale=True, desc="Tokenizing",
+                                                disable=not progress) as bar:
             for ids in results:
                 out.write(ids.tobytes())
                 num_tokens += len(ids)
                 bar.update(min(piece_chars, bar.total - bar.n))
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
+    finally:
+        if pool is not None:
+            pool.terminate()  # all results are in, or an error (Ctrl-C) stops the workers at once
+            pool.join()
     os.replace(temporary, output)
     meta = {"format": FORMAT, "dtype": "uint16", "tokenizer": "gpt2", "num_tokens": num_tokens,
             "files": [str(p) for p in files]}
