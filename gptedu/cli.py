@@ -146,19 +146,19 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     torch.manual_seed(args.seed)
     if args.compile and not args.fast:
         raise ConfigError("--compile is part of the fast path: add --fast (or drop --compile).")
-    fast_path = fast_path_for(get_device(args.device), compile=args.compile) if args.fast else FastPath()
+    device = get_device(args.device)
+    fast_path = fast_path_for(device, compile=args.compile) if args.fast else FastPath()
     model = apply_fast_path(GPTModel(cfg), replace(fast_path, compile=False))  # only evaluated: not worth compiling
     model.eval()
     torch.manual_seed(args.seed)
     if token_file:
         train_loader, val_loader = token_file_loaders(args.corpus, cfg["context_length"], args.batch_size, args.train_ratio)
+        tokens_in = partial(count_window_tokens, context_length=cfg["context_length"])  # without reading the corpus
     else:
         train_loader, val_loader = train_val_loaders(text, cfg["context_length"], args.batch_size, args.train_ratio)
-    if token_file:  # the same numbers as count_tokens, computed without reading the whole corpus
-        count_tokens = partial(count_window_tokens, context_length=cfg["context_length"])  # noqa: F811
-    print("Training tokens:", count_tokens(train_loader))
-    print("Validation tokens:", count_tokens(val_loader))
-    device = get_device(args.device)
+        tokens_in = count_tokens
+    print("Training tokens:", tokens_in(train_loader))
+    print("Validation tokens:", tokens_in(val_loader))
     print(f"Using {device} device.")
     model.to(device)
     torch.manual_seed(args.seed)
@@ -168,7 +168,7 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
         print("Validation loss:", calc_loss_loader(val_loader, model, device, baseline_batches))
     train_loader = distributed_loader(train_loader, info, args.seed)  # torchrun: this process's share of the windows
     if info.enabled:
-        print(f"Processes: {info.world_size} ({info.backend}), each training on {count_tokens(train_loader)} tokens per "
+        print(f"Processes: {info.world_size} ({info.backend}), each training on {tokens_in(train_loader)} tokens per "
               f"epoch; effective batch size {info.world_size} x {args.batch_size}"
               + (f" x {args.accumulation_steps} accumulated." if (args.accumulation_steps or 1) > 1 else "."))
 
@@ -203,7 +203,7 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
         print(f"\nInterrupted: the weights so far are saved in {out_dir / 'model_interrupted.pth'}.{resume}")
         raise
     seconds = time.perf_counter() - start
-    tokens_trained = (args.epochs * count_tokens(train_loader) - tokens_before) * info.world_size  # by all processes
+    tokens_trained = (args.epochs * tokens_in(train_loader) - tokens_before) * info.world_size  # by all processes
     if checkpoint is not None:
         print(f"Checkpoint: {checkpoint} (continue training with --resume {checkpoint} --epochs {args.epochs + 1})")
     print(f"Training completed in {seconds / 60:.2f} minutes ({tokens_trained / seconds:.1f} tokens/s including evaluation).")
