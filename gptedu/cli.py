@@ -102,11 +102,10 @@ def run_training(args: argparse.Namespace) -> dict:
     from .training import get_device
 
     info = init_distributed(get_device(args.device))  # without torchrun: one process, nothing to set up
-    try:
-        with print_on_main_only(info):
-            return _run_training(args, info)
-    finally:
-        cleanup_distributed()
+    with print_on_main_only(info):
+        summary = _run_training(args, info)
+    cleanup_distributed()  # after an error it is skipped: torchrun stops the other processes
+    return summary
 
 
 def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:

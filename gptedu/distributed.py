@@ -206,6 +206,13 @@ def print_on_main_only(info: DistributedInfo) -> Iterator[None]:
 
 
 def cleanup_distributed() -> None:
-    """Leave the process group, if this process joined one (call it at the end of a run, also after an error)."""
+    """Leave the process group at the end of a successful run, if this process joined one.
+
+    Every process must call it: it first waits until all have finished (a barrier), because a
+    process that tears down its connections while another still uses them can crash that one
+    ("terminate called without an active exception", seen here with gloo). Do not call it after
+    an error: the barrier would wait for processes that are still training. torchrun stops them.
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
