@@ -153,6 +153,8 @@ def test_context_longer_than_the_text_exits_with_2_and_says_what_to_change(small
         (["--batch-size", "0"], "batch_size must be a positive integer; got 0"),
         (["--train-ratio", "1.5"], "train_ratio must be between 0 and 1"),
         (["--schedule", "warmup-cosine", "--warmup-steps", "1000"], "warmup_steps must be between 0 and the number of steps"),
+        (["--compile"], "--compile is part of the fast path: add --fast"),
+        (["--accumulation-steps", "2"], "--accumulation-steps only work with --schedule warmup-cosine"),
     ],
 )
 def test_setting_that_cannot_work_exits_with_2_and_a_message(small_corpus, tmp_path, flags, message):
@@ -227,17 +229,7 @@ def test_the_default_run_is_the_faithful_path(simple_run):
     assert not any(line.startswith("Fast path:") for line in lines)
 
 
-def test_compile_without_fast_exits_with_2_and_a_message(small_corpus, tmp_path):
-    code, _, err = run_main(["train", *TINY, "--compile", "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run")])
-    assert code == 2
-    assert "--compile is part of the fast path: add --fast" in err
-
-
-def test_accumulation_steps_work_with_the_warmup_cosine_loop_only(small_corpus, tmp_path):
-    code, _, err = run_main(["train", *TINY, "--accumulation-steps", "2", "--corpus", str(small_corpus),
-                             "--out-dir", str(tmp_path / "run")])
-    assert code == 2
-    assert "--accumulation-steps only work with --schedule warmup-cosine" in err
+def test_accumulation_steps_train_with_the_warmup_cosine_loop(small_corpus, tmp_path):
     code, lines, err = run_main(["train", *TINY, "--schedule", "warmup-cosine", "--accumulation-steps", "2", "--eval-freq", "5",
                                  "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run")])
     assert code == 0, err
