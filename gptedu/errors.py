@@ -32,3 +32,7 @@ class UnsafeFileError(GPTEduError, ValueError):
 
 class FormatVersionError(GPTEduError, ValueError):
     """A model or checkpoint file written by a newer gptedu, in a format this version cannot read."""
+
+
+class UnknownExerciseError(GPTEduError, LookupError):
+    """An exercise id that does not exist (ids look like ``"02.1"``: notebook 02, exercise 1)."""
