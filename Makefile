@@ -34,11 +34,13 @@ test: install
 	@if [ -f $(SHARED_DATA)/the-verdict.txt ]; then cp $(SHARED_DATA)/the-verdict.txt $(TEST_CACHE)/; fi
 	$(PY) tests/fixtures/make_hub_standin.py $(HF_TEST_CACHE)
 	GPTEDU_CACHE_DIR=$(TEST_CACHE) TIKTOKEN_CACHE_DIR=$(CURDIR)/.cache/tiktoken HF_HUB_CACHE=$(HF_TEST_CACHE) HF_HUB_OFFLINE=1 \
-		$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -v --durations=15
-	$(PY) -m ruff check gptedu tests
+		$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -v --durations=15 --junitxml=.cache/junit.xml
+	$(PY) tools/notebook_times.py .cache/junit.xml
+	$(PY) -m ruff check gptedu tests tools
 
 lint: install
-	$(PY) -m ruff check gptedu tests
+	$(PY) tools/notebook_times.py .cache/junit.xml
+	$(PY) -m ruff check gptedu tests tools
 
 clean:
 	rm -rf $(VENV) .cache

@@ -98,3 +98,8 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(requests.Session, "request", refuse_requests)
+
+
+# The grading fixtures are students' submissions (one loops forever on purpose): tests/test_grading.py
+# runs them through `gptedu grade`; nbval must not collect them as notebooks of the series.
+collect_ignore_glob = ["fixtures/submissions/*"]

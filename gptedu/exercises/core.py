@@ -132,6 +132,8 @@ class Exercise:
         runs = (f"{self.cpu_seconds / 60:.0f} min" if self.cpu_seconds >= 90 else
                 f"{self.cpu_seconds:.0f} s" if self.cpu_seconds >= 2 else "about a second")
         label = f"about {self.minutes:g} min; its code runs {runs} on a 2-core laptop CPU"
+        if self.kind == "choice":
+            label = f"about {self.minutes:g} min; nothing to compute"
         if self.needs_download:
             label += ", needs a download"
         return label

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..loss import calc_loss_loader
 from .core import Case, Exercise, Mistake, answer_hash, register
 
 #: The first code cell of the exercises section (and of the solution notebook): what the exercises use.
@@ -148,4 +149,113 @@ register(Exercise(
         Mistake("The sign is flipped: the loss is minus the log-probability, a positive number.", lambda expected: -expected),
     ),
     solution=solve_02_3,
+))
+
+
+# ---------------------------------------------------------------- 02.4 the loss over a data loader
+
+
+def _loader_cases() -> list[Case]:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ..model import GPTModel
+
+    torch.manual_seed(4)
+    cfg = {"vocab_size": 50, "context_length": 8, "emb_dim": 16, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0, "qkv_bias": False}
+    model = GPTModel(cfg).eval()
+    token_ids = torch.randint(0, 50, (7, 9))  # 7 windows of 8 inputs + 1 shifted target token
+    loader = DataLoader(TensorDataset(token_ids[:, :-1], token_ids[:, 1:]), batch_size=2)  # 4 batches, the last of 1 row
+    return [
+        Case("a loader of 4 batches, num_batches=None (all of them)", (loader, model, "cpu")),
+        Case("the same loader with num_batches=2", (loader, model, "cpu"), {"num_batches": 2}),
+        Case("the same loader with num_batches=10 (more than it has)", (loader, model, "cpu"), {"num_batches": 10}),
+    ]
+
+
+def calc_loss_loader_by_hand(data_loader, model, device, num_batches=None):
+    """The average batch loss over the first num_batches batches of data_loader (all of them if None)."""
+    num_batches = len(data_loader) if num_batches is None else min(num_batches, len(data_loader))
+    total_loss = 0.0
+    for i, (input_batch, target_batch) in enumerate(data_loader):
+        if i >= num_batches:
+            break
+        logits = model(input_batch.to(device))  # (B, T, vocab)
+        loss = F.cross_entropy(logits.flatten(0, 1), target_batch.to(device).flatten())
+        total_loss += loss.item()
+    return total_loss / num_batches
+
+
+def _loss_of_batches(data_loader, model, num_batches):
+    return [F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item() for x, y in list(data_loader)[:num_batches]]
+
+
+register(Exercise(
+    id="02.4",
+    title="The loss over a data loader",
+    kind="implement",
+    minutes=10,
+    cpu_seconds=1,
+    statement=(
+        "Write `calc_loss_loader_by_hand(data_loader, model, device, num_batches=None)` as the seed defines it:\n"
+        "the average of the batch losses over the first `num_batches` batches (all of them when `None`; at most as\n"
+        "many as the loader has). Each batch is `(inputs, targets)` of shape `(batch, num_tokens)`; return a float.\n"
+        "You may call `F.cross_entropy`, but not `calc_loss_loader`."
+    ),
+    hints=(
+        "Loop over `enumerate(data_loader)`, stop after `num_batches` batches, add up each batch's loss with `.item()`.",
+        "`num_batches` larger than `len(data_loader)` must be cut down to it, and the sum is divided by the number "
+        "of batches you actually used.",
+    ),
+    name="calc_loss_loader_by_hand",
+    stub=(
+        "def calc_loss_loader_by_hand(data_loader, model, device, num_batches=None):\n"
+        "    \"\"\"The average batch loss over the first num_batches batches of data_loader (all of them if None).\"\"\"\n"
+        "    # Your code here: a loop over the batches, F.cross_entropy on flattened logits and targets\n"
+        "    raise NotImplementedError"
+    ),
+    reference=calc_loss_loader,
+    cases=_loader_cases,
+    mistakes=(
+        Mistake("You divided by len(data_loader); divide by the number of batches you actually used (num_batches).",
+                lambda loader, model, device, num_batches=None: sum(_loss_of_batches(loader, model, num_batches or len(loader)))
+                / len(loader)),
+        Mistake("num_batches larger than the loader must be capped at len(data_loader) before dividing by it.",
+                lambda loader, model, device, num_batches=None: sum(_loss_of_batches(loader, model, num_batches or len(loader)))
+                / (num_batches or len(loader))),
+        Mistake("You returned the sum of the batch losses; the seed returns their average.",
+                lambda loader, model, device, num_batches=None: sum(_loss_of_batches(loader, model, num_batches or len(loader)))),
+    ),
+    solution=calc_loss_loader_by_hand,
+))
+
+
+# ---------------------------------------------------------------- 02.5 train mode and eval mode
+
+
+register(Exercise(
+    id="02.5",
+    title="Why evaluate in eval mode",
+    kind="choice",
+    minutes=5,
+    cpu_seconds=3,
+    statement=(
+        "Call `model.train()` on the 124M model of this notebook and compute `calc_loss_batch(inputs, targets, model,\n"
+        "device)` twice: the two losses differ. Which statement explains it?\n\n"
+        "- **a**: the weights change a little each time the loss is computed\n"
+        "- **b**: dropout zeroes a different random 10% of the activations on every forward pass\n"
+        "- **c**: the tokenizer splits the text differently on each call\n"
+        "- **d**: floating-point sums are added up in a random order on a CPU"
+    ),
+    hints=("Which layer of the config (`drop_rate`) behaves differently in `model.train()` and `model.eval()`?",),
+    name="answer",
+    options={"a": "the weights change", "b": "dropout draws new random numbers", "c": "the tokenizer differs",
+             "d": "random summation order"},
+    answer_hash=answer_hash("02.5", "b"),
+    explanations={
+        "a": "Computing a loss reads the weights and changes none of them; only optimizer.step() does.",
+        "b": "With drop_rate 0.1 each forward pass in train mode drops another random tenth of the activations; "
+             "model.eval() switches dropout off, which is why losses are measured in eval mode.",
+        "c": "The inputs are the same token ID tensors both times; no tokenizer is involved here.",
+        "d": "PyTorch's CPU kernels give the same result for the same input on the same machine.",
+    },
 ))
