@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .corpus import add_prepare_command, run_prepare
 from .errors import ConfigError, GPTEduError
+from .exercises.grading import add_grade_command, run_grade
 from .prefetch import add_download_command, run_download
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_arguments(train)
     add_download_command(commands)  # gptedu download: GPT-2's weights ahead of time (gptedu/prefetch.py)
     add_prepare_command(commands)  # gptedu prepare: a large corpus into a token file (gptedu/corpus.py)
+    add_grade_command(commands)  # gptedu grade: run students' notebooks, their checks into a CSV (gptedu/exercises/grading.py)
     return parser
 
 
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gptedu`` command; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
-        {"download": run_download, "prepare": run_prepare, "train": run_training}[args.command](args)
+        {"download": run_download, "prepare": run_prepare, "grade": run_grade, "train": run_training}[args.command](args)
     except GPTEduError as error:
         print(f"gptedu: error: {error}", file=sys.stderr)
         return 2
