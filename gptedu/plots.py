@@ -1,4 +1,5 @@
-"""Plots of a training run: loss against epochs and tokens seen, perplexity, learning rate (notebook 04).
+"""Plots of a training run: loss against epochs and tokens seen, perplexity, learning rate (notebook 04),
+and the chain from the correct tokens' probabilities to the loss (notebook 02).
 
 Each function draws on ``ax`` if given (to combine plots in one figure) or on a new figure,
 and returns the figure so that notebooks show it and scripts and tests can save it.
@@ -90,5 +91,41 @@ def plot_training_summary(num_epochs: int, history: Sequence) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     plot_losses(epochs, tokens_seen, train_losses, val_losses, ax=left)
     plot_perplexity(tokens_seen, train_losses, val_losses, ax=right)
+    fig.tight_layout()
+    return fig
+
+
+def plot_loss_chain(target_probas: Sequence[float], labels: Sequence[str], vocab_size: int = 50257) -> Figure:
+    """Draw how the loss is made: each correct token's probability, its ``-log``, and their mean (notebook 02).
+
+    ``target_probas`` holds the probability the model gave to the correct next token at each
+    position (one per prediction); ``labels`` names each prediction (``"every → ' effort'"``).
+    The left panel compares the probabilities with a uniform guess (``1 / vocab_size``, log
+    scale); the right one shows ``-log p`` per prediction and their mean, the cross-entropy loss.
+    """
+    probas = [float(p) for p in target_probas]
+    if len(probas) != len(labels) or not probas:
+        raise ValueError(f"target_probas and labels must be non-empty and of the same length; got {len(probas)} and {len(labels)}.")
+    if not all(0 < p <= 1 for p in probas):
+        raise ValueError(f"target_probas must be probabilities in (0, 1]; got {probas}.")
+    neg_logs = [-math.log(p) for p in probas]
+    loss = sum(neg_logs) / len(neg_logs)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    positions = range(len(probas))
+    left.bar(positions, probas, color="tab:blue")
+    left.axhline(1 / vocab_size, color="gray", linestyle="--", label=f"uniform guess 1/{vocab_size:,}")
+    left.set_yscale("log")
+    left.set_ylim(min(min(probas), 1 / vocab_size) / 3, max(max(probas), 1 / vocab_size) * 3)  # room for every bar
+    left.set_title("1. Probability of each correct next token")
+    left.set_ylabel("Probability (log scale)")
+    right.bar(positions, neg_logs, color="tab:orange")
+    right.axhline(loss, color="black", linestyle="--", label=f"mean = loss = {loss:.3f}")
+    right.set_ylim(0, max(neg_logs) * 1.35)  # room above the bars for the legend
+    right.set_title("2. Minus its log, then the mean")
+    right.set_ylabel("-log(probability), nats")
+    for ax in (left, right):
+        ax.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel("Prediction (context → correct next token)")
+        ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig

@@ -135,5 +135,8 @@ def token_ids_to_text(token_ids: torch.Tensor, tokenizer: tiktoken.Encoding) -> 
             f"token_ids_to_text decodes one sequence, but got a batch of {token_ids.shape[0]}. "
             "Decode each row: [token_ids_to_text(row, tokenizer) for row in token_ids]."
         )
-    flat = token_ids.squeeze(0)  # (num_tokens,): remove the batch dimension
+    if token_ids.dim() > 2:
+        raise ValueError(f"token_ids_to_text decodes one sequence of shape (1, num_tokens) or (num_tokens,); "
+                         f"got shape {tuple(token_ids.shape)}.")
+    flat = token_ids.reshape(-1)  # (num_tokens,): the batch dimension removed; a single ID stays a list of one
     return tokenizer.decode(flat.tolist())

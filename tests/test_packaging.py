@@ -105,3 +105,11 @@ def test_every_name_in_all_is_exported():
     missing = [name for name in gptedu.__all__ if not hasattr(gptedu, name)]
     assert missing == []
     assert len(set(gptedu.__all__)) == len(gptedu.__all__)
+
+
+def test_every_subpackage_is_listed_for_a_non_editable_install():
+    """setuptools' explicit ``packages`` list must name each folder holding an ``__init__.py`` (gptedu.exercises)."""
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {str(init.parent.relative_to(root)).replace("/", ".") for init in (root / "gptedu").rglob("__init__.py")}
+    assert found == listed

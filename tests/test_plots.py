@@ -7,6 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from gptedu import TrainingHistory, plot_learning_rate, plot_losses, plot_perplexity, plot_training_summary
+from gptedu.plots import plot_loss_chain
 
 EPOCHS = [0.0, 0.5, 1.0, 1.5]
 TOKENS = [512, 2560, 4608, 6656]
@@ -117,3 +118,24 @@ def test_plot_training_summary_saves_a_png(tmp_path):
 def test_plot_training_summary_of_a_single_evaluation():
     fig = plot_training_summary(1, ([10.9], [10.95], [64]))  # one evaluation: no division by zero
     assert isinstance(fig, Figure)
+
+
+def test_plot_loss_chain_draws_probabilities_their_negative_logs_and_the_mean():
+    probas = [7.4541e-05, 3.1061e-05, 1.1563e-05]
+    fig = plot_loss_chain(probas, ["a", "b", "c"])
+    left, right = fig.axes
+    assert left.get_title().startswith("1.") and right.get_title().startswith("2.")
+    assert left.get_ylabel() and right.get_ylabel() and left.get_xlabel() and right.get_xlabel()
+    assert [bar.get_height() for bar in left.patches] == pytest.approx(probas)
+    assert [bar.get_height() for bar in right.patches] == pytest.approx([-math.log(p) for p in probas])
+    mean_line = right.get_lines()[0]
+    assert mean_line.get_ydata()[0] == pytest.approx(sum(-math.log(p) for p in probas) / 3)
+    assert "loss = " in mean_line.get_label()
+    assert left.get_lines()[0].get_ydata()[0] == pytest.approx(1 / 50257)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("probas, labels", [([], []), ([0.5], ["a", "b"]), ([0.0], ["a"]), ([1.5], ["a"])])
+def test_plot_loss_chain_rejects_what_is_not_one_probability_per_label(probas, labels):
+    with pytest.raises(ValueError, match="target_probas"):
+        plot_loss_chain(probas, labels)

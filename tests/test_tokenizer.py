@@ -170,3 +170,13 @@ def test_token_ids_to_text_rejects_a_batch_of_two(tokenizer):
     with pytest.raises(ValueError, match="batch of 2") as excinfo:
         token_ids_to_text(batch, tokenizer)
     assert "for row in token_ids" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1,), ()])
+def test_token_ids_to_text_decodes_a_single_token_in_any_shape(tokenizer, shape):
+    assert token_ids_to_text(torch.tensor(3626).reshape(shape), tokenizer) == " effort"
+
+
+def test_token_ids_to_text_refuses_three_dimensions(tokenizer):
+    with pytest.raises(ValueError, match="got shape"):
+        token_ids_to_text(torch.zeros(1, 1, 3, dtype=torch.long), tokenizer)
