@@ -111,6 +111,8 @@ def generate_text(
     the samples reproducible. A sequence that produces ``eos_id`` is finished: generation
     stops when all are (before appending their end tokens, as the seed does); in a batch, the
     rows that finished earlier are padded with ``eos_id``. Returns the prompt plus new tokens.
+    The end token is never part of the returned text, with ``num_beams > 1`` too (where
+    ``beam_search`` itself keeps it, as ``transformers`` does).
 
     ``use_cache=False`` recomputes the whole window at each step (the seed's loop);
     ``num_beams > 1`` runs ``beam_search`` and returns its best sequence; ``stream=True``
@@ -126,8 +128,9 @@ def generate_text(
                              "and stream=False.")
         from .beam_search import beam_search  # noqa: PLC0415 (beam_search imports this module)
 
-        return beam_search(model, idx, max_new_tokens, context_size, num_beams=num_beams, eos_id=eos_id,
-                           use_cache=use_cache)
+        best = beam_search(model, idx, max_new_tokens, context_size, num_beams=num_beams, eos_id=eos_id,
+                           use_cache=use_cache, return_beams=True)
+        return _texts_without_end_token([beams[0].tokens for beams in best], idx.shape[1], eos_id)
     steps = _generate_steps(model, idx, max_new_tokens, context_size, temperature, top_k, top_p, eos_id,
                             generator, use_cache)
     if stream:
@@ -151,3 +154,11 @@ def _generate_steps(model, idx, max_new_tokens, context_size, temperature, top_k
             idx_next = idx_next.masked_fill(finished, eos_id)  # finished rows only pad
         idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1)
         yield idx_next
+
+
+def _texts_without_end_token(sequences: list[torch.Tensor], prompt_length: int, eos_id: int | None) -> torch.Tensor:
+    """Drop each sequence's generated end token, then pad the rows to one length with ``eos_id`` (as sampling does)."""
+    if eos_id is not None:
+        sequences = [seq[:-1] if len(seq) > prompt_length and seq[-1] == eos_id else seq for seq in sequences]
+    pad = eos_id if eos_id is not None else 0
+    return torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True, padding_value=pad)  # (B, longest)

@@ -130,3 +130,29 @@ def test_empty_prompt_and_negative_max_new_tokens_are_rejected(models):
         beam_search(models[1], torch.zeros(1, 0, dtype=torch.long), 5, 64)
     with pytest.raises(ValueError, match="max_new_tokens must be an integer >= 0"):
         beam_search(models[1], prompt(), -1, 64)
+
+
+@pytest.mark.parametrize("num_beams", [2, 3])
+def test_generate_text_leaves_out_the_end_token_with_beams_as_without(models, num_beams):
+    """One rule for generate_text: the end token is not part of the text (the seed's loop); beam_search keeps it."""
+    _, model = models
+    idx = prompt()  # a prompt whose best beam ends with the end token
+    eos = beam_search(model, idx, 12, 64, num_beams=num_beams)[0, 8].item()
+    kept = beam_search(model, idx, 12, 64, num_beams=num_beams, eos_id=eos)
+    assert kept[0, -1] == eos  # transformers' convention, kept by beam_search
+    text = generate_text(model, idx, 12, 64, num_beams=num_beams, eos_id=eos)
+    assert torch.equal(text, kept[:, :-1]) and eos not in text[0, 5:].tolist()
+    greedy = generate_text(model, idx, 12, 64, eos_id=eos)
+    assert eos not in greedy[0, 5:].tolist()
+
+
+def test_generate_text_with_beams_pads_a_batch_with_the_end_token(models):
+    _, model = models
+    idx = torch.cat([prompt(4), prompt(5)])
+    eos = beam_search(model, idx[:1], 12, 64, num_beams=2)[0, 7].item()
+    rows = [beam_search(model, idx[i:i + 1], 12, 64, num_beams=2, eos_id=eos)[0] for i in range(2)]
+    stripped = [r[:-1] if r[-1] == eos and len(r) > 5 else r for r in rows]
+    text = generate_text(model, idx, 12, 64, num_beams=2, eos_id=eos)
+    assert text.shape[1] == max(len(r) for r in stripped)
+    for row, expected in zip(text, stripped, strict=True):
+        assert torch.equal(row[:len(expected)], expected) and (row[len(expected):] == eos).all()
