@@ -52,7 +52,7 @@ from .model import (
 )
 from .notebook import show_source
 from .performance import enable_fast_malloc
-from .plots import plot_learning_rate, plot_loss_chain, plot_losses, plot_perplexity, plot_training_summary
+from .plots import plot_learning_rate, plot_loss_chain, plot_losses, plot_perplexity, plot_top_k_top_p, plot_training_summary
 from .pretrained import GPT2_PARAMETER_COUNTS, HF_REPOS, build_empty_gpt, export_to_hf, load_gpt2, load_weights_into_gpt
 from .sampling import (
     apply_temperature,
@@ -85,7 +85,7 @@ __all__ = [
     "calc_loss_loader", "count_parameters", "count_tokens", "create_dataloader_v1", "download_file", "enable_fast_malloc",
     "evaluate_model", "generate_and_print_sample", "generate_text", "generate_text_simple", "get_device",
     "get_tokenizer", "gpt2_config", "load_text", "lr_at_step", "perplexity", "plot_learning_rate",
-    "plot_loss_chain", "plot_losses", "plot_perplexity", "plot_training_summary", "show_source", "text_to_token_ids", "token_ids_to_text",
+    "plot_loss_chain", "plot_losses", "plot_perplexity", "plot_top_k_top_p", "plot_training_summary", "show_source", "text_to_token_ids", "token_ids_to_text",
     "train_model", "train_model_simple", "train_val_loaders", "validate_config",
     "Beam", "KVCache", "LayerKVCache", "apply_temperature", "beam_search", "next_token_probs", "sample_next_token",
     "softmax_with_temperature", "top_k_filter", "top_p_filter",

@@ -129,3 +129,53 @@ def plot_loss_chain(target_probas: Sequence[float], labels: Sequence[str], vocab
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_top_k_top_p(
+    logits,
+    tokenizer,
+    top_k: int,
+    top_p: float,
+    num_tokens: int = 12,
+    title: str = "Top-k and top-p on one next-token distribution",
+) -> Figure:
+    """Draw which of the most likely next tokens top-k and top-p keep (notebook 05).
+
+    ``logits`` is one position's ``(vocab_size,)`` logits, already divided by the temperature;
+    ``tokenizer.decode`` names the tokens. Both panels show the same ``num_tokens`` most likely
+    tokens, most likely first, as their softmax probabilities: on the left the ``top_k`` that
+    ``top_k_filter`` keeps, on the right the ones ``top_p_filter`` keeps, with the cumulative
+    probability and the ``top_p`` threshold it stops at. Cut tokens are grey: sampling gives them 0.
+    """
+    from .sampling import top_k_filter, top_p_filter  # noqa: PLC0415 (plots stays importable on its own)
+
+    if logits.dim() != 1:
+        raise ValueError(f"logits must be one position's (vocab_size,) logits; got shape {tuple(logits.shape)}.")
+    probs = logits.float().softmax(dim=-1)
+    top = probs.topk(min(num_tokens, probs.numel()))
+    ids, shown = top.indices.tolist(), top.values.tolist()
+    kept_k = [not bool(x) for x in top_k_filter(logits, top_k)[ids].isinf()]
+    kept_p = [not bool(x) for x in top_p_filter(logits, top_p)[ids].isinf()]
+    cumulative = probs.sort(descending=True).values.cumsum(dim=0)[: len(ids)].tolist()
+    labels = [repr(tokenizer.decode([i])) for i in ids]  # repr shows leading spaces and line breaks
+    positions = list(range(len(ids)))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    panels = ((left, kept_k, "tab:blue", f"top_k={top_k}: the {top_k} most likely tokens"),
+              (right, kept_p, "tab:orange", f"top_p={top_p:g}: until they hold {top_p:.0%}"))
+    for ax, kept, color, panel_title in panels:
+        colors = [color if keep else "lightgray" for keep in kept]
+        ax.bar(positions, shown, color=colors, edgecolor="dimgray", linewidth=0.5)
+        ax.bar([], [], color=color, label=f"kept ({sum(kept)} shown)")  # legend entries only
+        ax.bar([], [], color="lightgray", label="cut: probability set to 0")
+        ax.set_xticks(positions, labels, rotation=45, ha="right", fontsize=8)
+        ax.set_xlabel("Next token, most likely first")
+        ax.set_title(panel_title, fontsize=10)
+    right.plot(positions, cumulative, color="black", marker="o", markersize=3, label="cumulative probability")
+    right.axhline(top_p, color="black", linestyle="--", linewidth=1, label=f"top_p = {top_p:g}")
+    left.set_ylabel("Probability")
+    left.set_ylim(0, 1.05)
+    left.legend(loc="upper right", fontsize=8)
+    right.legend(loc="center right", fontsize=8)  # below the cumulative line, above the small bars
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
