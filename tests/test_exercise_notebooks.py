@@ -82,3 +82,10 @@ def test_notebooks_are_executed_in_order_without_errors(number, which):
     counts = [c["execution_count"] for c in cells if c["cell_type"] == "code"]
     assert all(counts) and counts == sorted(counts) and len(set(counts)) == len(counts), path.name
     assert not [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"], path.name
+
+
+def test_teaching_guide_lists_every_exercise():
+    from gptedu.exercises.core import markdown_table
+
+    guide = (NOTEBOOKS / "TEACHING.md").read_text(encoding="utf-8")
+    assert markdown_table(list_exercises()) in guide  # tools/build_exercises.py rewrites it

@@ -26,11 +26,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gptedu.exercises import list_exercises  # noqa: E402
-from gptedu.exercises.core import exercise_markdown, solution_source, student_cell  # noqa: E402
+from gptedu.exercises.core import exercise_markdown, markdown_table, solution_source, student_cell  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"
 HEADING = "## Exercises"
+TEACHING = NOTEBOOKS / "TEACHING.md"
+TABLE_START, TABLE_END = "<!-- exercises: written by tools/build_exercises.py -->", "<!-- /exercises -->"
+
+
+def write_teaching_table() -> None:
+    """Replace the exercises table of TEACHING.md with the package's list."""
+    text = TEACHING.read_text(encoding="utf-8")
+    before, rest = text.split(TABLE_START)
+    after = rest.split(TABLE_END)[1]
+    TEACHING.write_text(f"{before}{TABLE_START}\n{markdown_table(list_exercises())}\n{TABLE_END}{after}", encoding="utf-8")
 
 
 def intro(number: str, solutions_name: str) -> str:
@@ -43,12 +53,13 @@ def intro(number: str, solutions_name: str) -> str:
 
 def exercise_cells(number: str, solved: bool) -> list:
     module = importlib.import_module(f"gptedu.exercises.nb{number}")
-    cells = [nbformat.v4.new_code_cell(module.SETUP, metadata={"gptedu": {"exercise": "setup"}})]
+    cells = [nbformat.v4.new_code_cell(module.SETUP, metadata={"gptedu": {"exercise": "setup"}}, id=f"exercises-{number}-setup")]
     for exercise in list_exercises(number):
         meta = {"gptedu": {"exercise": exercise.id}}
-        cells.append(nbformat.v4.new_markdown_cell(exercise_markdown(exercise), metadata=meta))
+        slug = exercise.id.replace(".", "-")  # stable cell ids: rebuilding changes only what changed
+        cells.append(nbformat.v4.new_markdown_cell(exercise_markdown(exercise), metadata=meta, id=f"exercise-{slug}"))
         code = solution_source(exercise) if solved else student_cell(exercise)
-        cells.append(nbformat.v4.new_code_cell(code, metadata=meta))
+        cells.append(nbformat.v4.new_code_cell(code, metadata=meta, id=f"exercise-{slug}-code"))
     return cells
 
 
@@ -68,6 +79,7 @@ def execute(nb, cells_from: int, cwd: Path) -> None:
     previous = [c.get("execution_count") or 0 for c in nb.cells[:cells_from] if c.cell_type == "code"]
     count = max(previous, default=0)
     for cell in part.cells:
+        cell.metadata.pop("execution", None)  # kernel timestamps: noise in every diff
         if cell.cell_type == "code":
             count += 1
             cell.execution_count = count
@@ -89,7 +101,7 @@ def build(number: str, run: bool) -> None:
     if before:
         nb.cells[-1].id, nb.cells[-1].metadata = cell.id, cell.metadata
     solved_name = solutions_path(number).name
-    nb.cells.append(nbformat.v4.new_markdown_cell(intro(number, solved_name)))
+    nb.cells.append(nbformat.v4.new_markdown_cell(intro(number, solved_name), id=f"exercises-{number}"))
     first_exercise_cell = len(nb.cells)
     nb.cells += exercise_cells(number, solved=False)
     if run:
@@ -98,7 +110,7 @@ def build(number: str, run: bool) -> None:
 
     title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
     solved = nbformat.v4.new_notebook(metadata=nb.metadata)
-    solved.cells = [nbformat.v4.new_markdown_cell(
+    solved.cells = [nbformat.v4.new_markdown_cell(id=f"solutions-{number}", source=
         f"# Solutions · {title}\n\nWorked answers to the exercises of [{path.name}](../{path.name}), executed. "
         "Each statement is the same as in the lesson; each code cell is one way to solve it, and its check prints "
         "the pass line. Try the exercise first: `hint(...)` in the lesson notebook gives hints in stages.")]
@@ -121,6 +133,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     for number in args.notebooks:
         build(f"{int(number):02d}", run=not args.no_run)
+    write_teaching_table()
 
 
 if __name__ == "__main__":

@@ -29,11 +29,7 @@ NOTEBOOK_MODULES = ("nb01", "nb02", "nb03", "nb04", "nb05", "nb06", "nb07")
 
 def _load_all() -> None:
     for name in NOTEBOOK_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__name__}.{name}":
-                raise
+        importlib.import_module(f"{__name__}.{name}")
 
 
 __all__ = ["CheckResult", "Exercise", "check", "get_exercise", "hint", "list_exercises", "solution"]

@@ -457,3 +457,13 @@ def student_cell(exercise: Exercise) -> str:
         letters = ", ".join(f'"{k}"' for k in exercise.options)
         return f"{exercise.name or 'answer'} = None  # one of {letters}\ncheck(\"{exercise.id}\", {exercise.name or 'answer'})"
     return exercise.stub or f"# Your experiment here; when you are done, solution(\"{exercise.id}\") says what to observe."
+
+
+def markdown_table(exercises: Sequence[Exercise]) -> str:
+    """The exercises as a markdown table (TEACHING.md holds it; tools/build_exercises.py writes it there)."""
+    rows = ["| id | kind | title | student's time | code runs | download | book |", "|---|---|---|---|---|---|---|"]
+    for e in exercises:
+        runs = "—" if e.kind == "choice" else e.time_label.split("its code runs ")[1].split(" on a")[0]
+        rows.append(f"| {e.id} | {KIND_LABELS[e.kind]} | {e.title} | {e.minutes:g} min | {runs} | "
+                    f"{'yes' if e.needs_download else ''} | {e.book or ''} |")
+    return "\n".join(rows)
