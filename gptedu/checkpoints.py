@@ -41,6 +41,12 @@ _SKIPPED_BUFFERS = (".mask",)  # causal masks: rebuilt by the model from its con
 def _write_file(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     from safetensors.torch import save_file
 
+    if Path(path).suffix != ".safetensors":  # the suffix must tell the truth: loading picks the reader by it
+        raise ConfigError(
+            f"gptedu saves models and checkpoints in the safetensors format, so the file name must end in "
+            f".safetensors; got {str(path)!r}. Use for example {Path(path).with_suffix('.safetensors').name!r}; "
+            "for the book's .pth format use torch.save(model.state_dict(), path)."
+        )
     meta = {**meta, "format_version": FORMAT_VERSION}
     tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     header = {"gptedu": json.dumps(meta), "sha256": tensor_digest(tensors, meta)}

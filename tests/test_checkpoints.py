@@ -293,3 +293,16 @@ def test_killing_a_process_while_it_saves_never_breaks_the_latest_checkpoint(tmp
         saves_seen.append(load_checkpoint(path).progress["saves"])  # raises if the file were damaged
     print(f"saves completed before each kill: {saves_seen}; killed during a write: {killed_mid_write} of {kills}")
     assert killed_mid_write > 0, "no kill fell inside a write: the test did not test atomicity"
+
+
+@pytest.mark.parametrize("name", ["model.pth", "model.pt", "model", "model.safetensors.tmp"])
+@pytest.mark.parametrize("kind", ["model", "checkpoint"])
+def test_saving_under_a_name_that_is_not_safetensors_is_refused_and_writes_nothing(small_model, tmp_path, kind, name):
+    path = tmp_path / name
+    with pytest.raises(ConfigError, match=r"must end in\s+\.safetensors") as error:
+        if kind == "model":
+            save_model(small_model, path, verbose=False)
+        else:
+            save_checkpoint(path, small_model, trained_optimizer(small_model))
+    assert "torch.save(model.state_dict(), path)" in str(error.value)
+    assert list(tmp_path.iterdir()) == []
