@@ -15,7 +15,7 @@ The package holds the tested code the notebooks import, under the names of the b
 - ``beam_search`` (05) beam search
 - ``widgets``    (05) the interactive sampling explorer (needs ipywidgets)
 - ``figures``    (01, 03) concept figures: tokens as pieces of text, sliding windows, the split
-- ``plots``      (02, 04) the loss chain; loss, perplexity and learning-rate figures
+- ``plots``      (02, 04, 05) the loss chain, top-k and top-p cuts; loss, perplexity and learning-rate figures
 - ``notebook``   helpers for the notebooks (``show_source``)
 - ``pretrained`` (07) OpenAI's GPT-2 weights in ``GPTModel`` (``hub``, ``tf_checkpoint``, ``openai_download``)
 - ``distributed`` training on several processes or GPUs with ``torchrun`` (DistributedDataParallel)

@@ -1,5 +1,6 @@
 """Plots of a training run: loss against epochs and tokens seen, perplexity, learning rate (notebook 04),
-and the chain from the correct tokens' probabilities to the loss (notebook 02).
+the chain from the correct tokens' probabilities to the loss (notebook 02), and what top-k and top-p
+keep of a next-token distribution (notebook 05).
 
 Each function draws on ``ax`` if given (to combine plots in one figure) or on a new figure,
 and returns the figure so that notebooks show it and scripts and tests can save it.
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 
@@ -136,46 +138,56 @@ def plot_top_k_top_p(
     tokenizer,
     top_k: int,
     top_p: float,
-    num_tokens: int = 12,
+    num_tokens: int = 15,
     title: str = "Top-k and top-p on one next-token distribution",
 ) -> Figure:
-    """Draw which of the most likely next tokens top-k and top-p keep (notebook 05).
+    """Draw how many next tokens top-k and top-p keep from one real distribution (notebook 05).
 
     ``logits`` is one position's ``(vocab_size,)`` logits, already divided by the temperature;
-    ``tokenizer.decode`` names the tokens. Both panels show the same ``num_tokens`` most likely
-    tokens, most likely first, as their softmax probabilities: on the left the ``top_k`` that
-    ``top_k_filter`` keeps, on the right the ones ``top_p_filter`` keeps, with the cumulative
-    probability and the ``top_p`` threshold it stops at. Cut tokens are grey: sampling gives them 0.
+    ``tokenizer.decode`` names the tokens. Left: the ``num_tokens`` most likely tokens and their
+    probabilities, the ``top_k`` that ``top_k_filter`` keeps in colour, the cut ones grey. Right:
+    the cumulative probability of the tokens, most likely first, on a log scale of ranks, with the
+    ``top_p`` threshold and the tokens ``top_p_filter`` keeps shaded. The kept sets are computed with
+    those two functions, so the picture shows what sampling does.
     """
-    from .sampling import top_k_filter, top_p_filter  # noqa: PLC0415 (plots stays importable on its own)
+    from .sampling import top_k_filter, top_p_filter  # noqa: PLC0415 (plots stays importable without sampling)
 
     if logits.dim() != 1:
         raise ValueError(f"logits must be one position's (vocab_size,) logits; got shape {tuple(logits.shape)}.")
     probs = logits.float().softmax(dim=-1)
-    top = probs.topk(min(num_tokens, probs.numel()))
-    ids, shown = top.indices.tolist(), top.values.tolist()
-    kept_k = [not bool(x) for x in top_k_filter(logits, top_k)[ids].isinf()]
-    kept_p = [not bool(x) for x in top_p_filter(logits, top_p)[ids].isinf()]
-    cumulative = probs.sort(descending=True).values.cumsum(dim=0)[: len(ids)].tolist()
-    labels = [repr(tokenizer.decode([i])) for i in ids]  # repr shows leading spaces and line breaks
+    sorted_probs, order = probs.sort(descending=True)
+    ids, shown = order[:num_tokens].tolist(), sorted_probs[:num_tokens].tolist()
+    kept_k = (~top_k_filter(logits, top_k).isinf())[order]  # in rank order
+    num_kept_p = int((~top_p_filter(logits, top_p).isinf()).sum())
+    cumulative = sorted_probs.cumsum(dim=0)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+
     positions = list(range(len(ids)))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-    panels = ((left, kept_k, "tab:blue", f"top_k={top_k}: the {top_k} most likely tokens"),
-              (right, kept_p, "tab:orange", f"top_p={top_p:g}: until they hold {top_p:.0%}"))
-    for ax, kept, color, panel_title in panels:
-        colors = [color if keep else "lightgray" for keep in kept]
-        ax.bar(positions, shown, color=colors, edgecolor="dimgray", linewidth=0.5)
-        ax.bar([], [], color=color, label=f"kept ({sum(kept)} shown)")  # legend entries only
-        ax.bar([], [], color="lightgray", label="cut: probability set to 0")
-        ax.set_xticks(positions, labels, rotation=45, ha="right", fontsize=8)
-        ax.set_xlabel("Next token, most likely first")
-        ax.set_title(panel_title, fontsize=10)
-    right.plot(positions, cumulative, color="black", marker="o", markersize=3, label="cumulative probability")
-    right.axhline(top_p, color="black", linestyle="--", linewidth=1, label=f"top_p = {top_p:g}")
+    colors = ["tab:blue" if keep else "lightgray" for keep in kept_k[: len(ids)].tolist()]
+    left.bar(positions, shown, color=colors, edgecolor="dimgray", linewidth=0.5)
+    left.legend(handles=[Patch(color="tab:blue", label=f"kept by top_k={top_k}"),
+                         Patch(color="lightgray", label="cut: probability set to 0")], loc="upper right", fontsize=8)
+    labels = [repr(tokenizer.decode([i])) for i in ids]  # repr shows leading spaces and line breaks
+    left.set_xticks(positions, labels, rotation=45, ha="right", fontsize=8)
+    left.set_ylim(0, max(shown) * 1.3)  # room above the bars for the legend
+    left.set_xlabel(f"The {len(ids)} most likely next tokens")
     left.set_ylabel("Probability")
-    left.set_ylim(0, 1.05)
-    left.legend(loc="upper right", fontsize=8)
-    right.legend(loc="center right", fontsize=8)  # below the cumulative line, above the small bars
+    left.set_title(f"top_k={top_k}: always {top_k} tokens, here {float(cumulative[top_k - 1]):.0%} of the probability",
+                   fontsize=10)
+
+    ranks = list(range(1, len(cumulative) + 1))
+    right.plot(ranks, cumulative.tolist(), color="black", linewidth=1.2, label="cumulative probability")
+    right.fill_between(ranks[:num_kept_p], cumulative[:num_kept_p].tolist(), color="tab:orange", alpha=0.5)
+    right.text(0.2, 0.7, f"shaded: the {num_kept_p:,} tokens\nkept by top_p={top_p:g}", transform=right.transAxes,
+               fontsize=9, color="saddlebrown")  # under the top_p line, above the curve's slow start
+    right.axhline(top_p, color="tab:orange", linestyle="--", linewidth=1, label=f"top_p = {top_p:g}")
+    right.axvline(top_k, color="tab:blue", linestyle=":", linewidth=1.5, label=f"top_k = {top_k}")
+    right.set_xscale("log")
+    right.set_ylim(0, 1.02)
+    right.set_xlabel("Number of most likely tokens (log scale)")
+    right.set_ylabel("Cumulative probability")
+    right.set_title(f"top_p={top_p:g}: as many tokens as it takes to reach {top_p:.0%}", fontsize=10)
+    right.legend(loc="lower right", fontsize=8)  # right of the shaded tokens
     fig.suptitle(title)
     fig.tight_layout()
     return fig

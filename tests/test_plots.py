@@ -141,7 +141,6 @@ def test_plot_loss_chain_rejects_what_is_not_one_probability_per_label(probas, l
         plot_loss_chain(probas, labels)
 
 
-
 class _Letters:
     """A stand-in tokenizer: token i is the i-th letter."""
 
@@ -149,26 +148,28 @@ class _Letters:
         return "".join(chr(ord("a") + i) for i in ids)
 
 
-def test_plot_top_k_top_p_greys_the_tokens_each_filter_cuts():
+def test_plot_top_k_top_p_marks_what_each_filter_keeps():
     import torch  # noqa: PLC0415
     from matplotlib.colors import to_rgba  # noqa: PLC0415
 
     from gptedu import plot_top_k_top_p
 
     probs = torch.tensor([0.04, 0.5, 0.1, 0.3, 0.06])  # most likely first: b 0.5, d 0.3, c 0.1, e 0.06, a 0.04
-    fig = plot_top_k_top_p(probs.log(), _Letters(), top_k=2, top_p=0.85, num_tokens=5)
+    fig = plot_top_k_top_p(probs.log(), _Letters(), top_k=2, top_p=0.85, num_tokens=4)
     left, right = fig.axes
-    assert left.get_ylabel() and left.get_xlabel() and right.get_xlabel() and fig.get_suptitle()
-    assert [t.get_text() for t in left.get_xticklabels()] == ["'b'", "'d'", "'c'", "'e'", "'a'"]
-    for ax in (left, right):
-        assert [bar.get_height() for bar in ax.patches] == pytest.approx([0.5, 0.3, 0.1, 0.06, 0.04])
+    assert fig.get_suptitle() and all(ax.get_xlabel() and ax.get_ylabel() and ax.get_title() for ax in fig.axes)
+    assert [t.get_text() for t in left.get_xticklabels()] == ["'b'", "'d'", "'c'", "'e'"]
+    assert [bar.get_height() for bar in left.patches] == pytest.approx([0.5, 0.3, 0.1, 0.06])
     cut = to_rgba("lightgray")
-    assert [bar.get_facecolor() == cut for bar in left.patches] == [False, False, True, True, True]  # top_k=2
-    # top_p=0.85: 0.5 + 0.3 = 0.8 is not enough, 0.5 + 0.3 + 0.1 = 0.9 is
-    assert [bar.get_facecolor() == cut for bar in right.patches] == [False, False, False, True, True]
-    cumulative, threshold = right.get_lines()
+    assert [bar.get_facecolor() == cut for bar in left.patches] == [False, False, True, True]  # top_k=2
+    cumulative, threshold, k_line = right.get_lines()
+    assert list(cumulative.get_xdata()) == [1, 2, 3, 4, 5]
     assert list(cumulative.get_ydata()) == pytest.approx([0.5, 0.8, 0.9, 0.96, 1.0])
-    assert threshold.get_ydata()[0] == pytest.approx(0.85)
+    assert threshold.get_ydata()[0] == pytest.approx(0.85) and k_line.get_xdata()[0] == 2
+    # top_p=0.85: 0.5 + 0.3 = 0.8 is not enough, 0.5 + 0.3 + 0.1 = 0.9 is: three tokens shaded
+    assert [text.get_text() for text in right.texts] == ["shaded: the 3 tokens\nkept by top_p=0.85"]
+    legend = left.get_legend()
+    assert [patch.get_facecolor() == cut for patch in legend.get_patches()] == [False, True]
     plt.close(fig)
 
 
