@@ -5,22 +5,12 @@ mistakes of a student who saves only the model or trains the wrong model."""
 import torch
 from safetensors.torch import load_file
 
-from gptedu import GPT2_PARAMETER_COUNTS, GPTModel, calc_loss_batch, load_checkpoint, save_checkpoint
+from gptedu import GPT2_PARAMETER_COUNTS, GPTModel, load_checkpoint, save_checkpoint
 from gptedu.exercises import check, get_exercise
 from gptedu.exercises.core import FAILED, PASSED
-from gptedu.exercises.nb06 import _bytes_cases, _checkpoint_bytes_reference, _gpt2_124m_sizes
+from gptedu.exercises.nb06 import _bytes_cases, _checkpoint_bytes_reference, _gpt2_124m_sizes, _train_steps
 
-
-def one_epoch(model, optimizer, loader):
-    model.train()
-    losses = []
-    for input_batch, target_batch in loader:
-        optimizer.zero_grad()
-        loss = calc_loss_batch(input_batch, target_batch, model, "cpu")
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+one_epoch = _train_steps  # the book's step on each batch, as the exercise's own reference runs it
 
 
 def test_the_byte_count_is_what_save_checkpoint_stores(tmp_path):
