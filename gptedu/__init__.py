@@ -28,12 +28,14 @@ from .config import GPT2_PRESETS, GPT_CONFIG_124M, gpt2_config, validate_config
 from .data import CORPORA, GPTDatasetV1, count_tokens, create_dataloader_v1, load_text, train_val_loaders
 from .download import cache_dir, download_file
 from .errors import (
+    ArgumentTypeError,
     ChecksumError,
     ConfigError,
     DataNotFoundError,
     FormatVersionError,
     GPTEduError,
     NotEnoughDataError,
+    TrainingDivergedError,
     UnsafeFileError,
 )
 from .fast_path import FastPath, apply_fast_path, fast_path_for, make_optimizer, native_bf16
@@ -90,5 +92,6 @@ __all__ = [
     "Beam", "KVCache", "LayerKVCache", "apply_temperature", "beam_search", "next_token_probs", "sample_next_token",
     "softmax_with_temperature", "top_k_filter", "top_p_filter",
     "FastPath", "apply_fast_path", "fast_path_for", "make_optimizer", "native_bf16",
+    "ArgumentTypeError", "TrainingDivergedError",
     "Checkpoint", "FormatVersionError", "UnsafeFileError", "load_checkpoint", "load_model", "save_checkpoint", "save_model",
 ]

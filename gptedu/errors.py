@@ -36,3 +36,27 @@ class FormatVersionError(GPTEduError, ValueError):
 
 class UnknownExerciseError(GPTEduError, LookupError):
     """An exercise id that does not exist (ids look like ``"02.1"``: notebook 02, exercise 1)."""
+
+
+class ArgumentTypeError(GPTEduError, TypeError):
+    """An argument of the wrong type (for example a float where a number of tokens is expected)."""
+
+
+class TrainingDivergedError(GPTEduError, FloatingPointError):
+    """The training loss became NaN or infinite: the run stopped instead of going on with broken weights."""
+
+
+class FileKindError(GPTEduError, ValueError):
+    """A file that is not the kind a function reads (a text file given as weights, random bytes, a folder, ...)."""
+
+
+class TextEncodingError(GPTEduError, ValueError):
+    """A text file that is not valid UTF-8 (for example saved as Latin-1 or Windows-1252)."""
+
+
+class OverwriteRefusedError(GPTEduError, FileExistsError):
+    """Writing would replace a file gptedu did not create, or the very file it reads; nothing was written."""
+
+
+class InvalidInputError(GPTEduError, ValueError):
+    """Input data that cannot be used as given: token IDs outside the vocabulary, a tensor of the wrong shape or dtype."""

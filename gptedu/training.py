@@ -5,7 +5,9 @@
 50-token sample after each epoch. ``train_model`` adds the three improvements the seed
 lists as "not included": a learning rate that rises linearly during ``warmup_steps``,
 then follows half a cosine down to ``min_lr``, and gradient clipping to ``max_norm``.
-Both show a progress bar (``tqdm.auto``: a widget in Jupyter, a text bar in a terminal).
+Both show a progress bar (gptedu/progress.py) and stop with a clear error if the loss becomes
+NaN or infinite; the lines that do so, and save or resume a run, are the ``run`` lines
+(gptedu/resume.py), kept apart so that the book's loop reads as the book prints it.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ import tiktoken
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .distributed import is_main_process, unwrap_model
 from .errors import ConfigError, NotEnoughDataError
 from .generation import generate_text
 from .loss import calc_loss_batch, calc_loss_loader
-from .performance import enable_fast_malloc
+from .progress import print_line
 from .resume import TrainingRun
 from .tokenizer import text_to_token_ids, token_ids_to_text
+from .validation import check_float, check_int
+
+PathLike = str | os.PathLike
 
 
 class TrainingHistory(NamedTuple):
@@ -46,14 +50,21 @@ def get_device(override: str | torch.device | None = None) -> torch.device:
     """
     requested = override if override is not None else os.environ.get("GPTEDU_DEVICE") or None
     if requested is not None:
-        device = torch.device(requested)
+        source = "get_device's argument" if override is not None else "$GPTEDU_DEVICE"
+        try:
+            device = torch.device(requested)
+        except (RuntimeError, TypeError) as error:
+            raise ConfigError(f"{requested!r} ({source}) is not a device name; use 'cpu', 'cuda' (an NVIDIA GPU), "
+                              "'cuda:1' (the second one) or 'mps' (Apple silicon), or leave it unset to pick the best "
+                              "available.") from error
         available = {
             "cpu": True,
             "cuda": torch.cuda.is_available(),
             "mps": torch.backends.mps.is_available(),
         }.get(device.type, False)
         if not available:
-            raise ConfigError(f"Device {str(device)!r} is not available on this machine; use 'cpu' or leave the device unset.")
+            raise ConfigError(f"Device {str(device)!r} ({source}) is not available on this machine; use 'cpu' or leave the "
+                              "device unset to pick the best available (on Colab: Runtime > Change runtime type > GPU).")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -64,6 +75,7 @@ def get_device(override: str | torch.device | None = None) -> torch.device:
 
 def evaluate_model(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, device: torch.device | str, eval_iter: int) -> tuple[float, float]:
     """Return the training and validation loss over ``eval_iter`` batches each, in eval mode without gradients."""
+    model = unwrap_model(model)  # torchrun: each process measures its own share, without DDP
     model.eval()  # no dropout while measuring
     with torch.no_grad():
         train_loss = calc_loss_loader(train_loader, model, device, num_batches=eval_iter)
@@ -83,80 +95,72 @@ def generate_and_print_sample(model: nn.Module, tokenizer: tiktoken.Encoding, de
     with torch.no_grad():
         token_ids = generate_text(model=model, idx=encoded, max_new_tokens=50, context_size=context_size)
     decoded_text = token_ids_to_text(token_ids, tokenizer)
-    tqdm.write(decoded_text.replace("\n", " "))  # like print, without breaking a progress bar
+    print_line(decoded_text.replace("\n", " "))  # print on one line, without breaking the progress bar
     model.train()
 
 
-def _check_loop_args(train_loader: DataLoader, num_epochs: int, eval_freq: int, eval_iter: int) -> None:
+def check_loop_args(train_loader: DataLoader, val_loader: DataLoader, num_epochs: int, eval_freq: int, eval_iter: int) -> None:
+    """Raise a clear error before training if a loop setting or a loader cannot work (instead of failing later)."""
     for name, value in (("num_epochs", num_epochs), ("eval_freq", eval_freq), ("eval_iter", eval_iter)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
-    if len(train_loader) == 0:
-        raise NotEnoughDataError(
-            "The training loader has no batches, so there is nothing to train on. Use more text, "
-            "a smaller context length or a smaller batch size."
-        )
+        check_int(name, value, minimum=1)
+    for name, loader in (("training", train_loader), ("validation", val_loader)):
+        if len(loader) == 0:
+            raise NotEnoughDataError(
+                f"The {name} loader has no batches, so there is nothing to {'train on' if name == 'training' else 'measure'}. "
+                "Use more text, a smaller context length or a smaller batch size"
+                + (" (or a larger validation share: train_ratio)." if name == "validation" else "."))
 
 
 def _record_evaluation(history: TrainingHistory, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen) -> None:
-    # Every rank evaluates (on its own share of the training data); the plain model keeps DDP out of it.
-    train_loss, val_loss = evaluate_model(unwrap_model(model), train_loader, val_loader, device, eval_iter)
+    train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
     history.train_losses.append(train_loss)
     history.val_losses.append(val_loss)
     history.track_tokens_seen.append(tokens_seen)
-    if is_main_process():  # under torchrun, rank 0 prints
-        tqdm.write(f"Ep {epoch+1} (Step {global_step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
+    print_line(f"Ep {epoch+1} (Step {global_step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
 
 
 def train_model_simple(
-    model: nn.Module,
-    train_loader: DataLoader,
-    val_loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    device: torch.device | str,
-    num_epochs: int,
-    eval_freq: int,
-    eval_iter: int,
-    start_context: str,
-    tokenizer: tiktoken.Encoding,
-    progress: bool = True,
-    checkpoint: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
-    resume: str | os.PathLike | None = None,
+    model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, optimizer: torch.optim.Optimizer,
+    device: torch.device | str, num_epochs: int, eval_freq: int, eval_iter: int, start_context: str,
+    tokenizer: tiktoken.Encoding, progress: bool = True, checkpoint: PathLike | None = None,
+    checkpoint_every: int | None = None, resume: PathLike | None = None,
 ) -> tuple[list[float], list[float], list[int]]:
-    """Train with the seed's loop and return ``(train_losses, val_losses, track_tokens_seen)``.
+    """Train with the book's loop and return ``(train_losses, val_losses, track_tokens_seen)``.
 
-    Every step: zero the gradients, compute the batch loss, backpropagate, update. Every
-    ``eval_freq`` steps it evaluates ``eval_iter`` batches of each loader and prints the
-    seed's ``Ep E (Step NNNNNN): ...`` line; after each epoch it prints a sample.
-    ``progress=False`` hides the progress bar. ``checkpoint``: a file to save the run to (each
-    epoch, or every ``checkpoint_every`` steps); ``resume``: a checkpoint to continue from,
-    exactly as if the run had never stopped (see gptedu/resume.py).
+    Every step: zero the gradients, compute the batch loss, backpropagate, update. Every ``eval_freq``
+    steps: evaluate ``eval_iter`` batches of each loader and print the book's line; after each epoch:
+    print a sample. The ``run`` lines are gptedu's plumbing (gptedu/resume.py): the progress bar
+    (``progress=False`` hides it), a clear stop if the loss becomes NaN, checkpoints to ``checkpoint``
+    (each epoch, or every ``checkpoint_every`` steps) and an exact ``resume`` of a stopped run.
     """
-    _check_loop_args(train_loader, num_epochs, eval_freq, eval_iter)
-    enable_fast_malloc()  # faster steps on Linux, identical numbers (see gptedu/performance.py)
-    history = TrainingHistory([], [], [], [])
-    run = TrainingRun(model, optimizer, train_loader, history, checkpoint, checkpoint_every, resume)  # New: save/resume
-    tokens_seen, global_step = run.tokens_seen, run.step  # 0, -1 for a new run
-    with tqdm(total=num_epochs * len(train_loader), initial=global_step + 1, desc="Training", unit="step",
-              disable=not progress or not is_main_process()) as bar:  # torchrun: one bar, rank 0's
-        for epoch in range(run.epoch, num_epochs):
-            model.train()  # dropout on
-            for input_batch, target_batch in run.batches(train_loader, epoch):
-                optimizer.zero_grad()  # reset the gradients of the previous step
-                loss = calc_loss_batch(input_batch, target_batch, model, device)
-                loss.backward()  # gradients of the loss with respect to every weight
-                optimizer.step()  # update the weights
-                tokens_seen += input_batch.numel()
-                global_step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                if global_step % eval_freq == 0:
-                    _record_evaluation(history, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen)
-                run.after_step(global_step, epoch, tokens_seen, loss.item())
-            generate_and_print_sample(model, tokenizer, device, start_context)
-            run.after_epoch(epoch, last=epoch == num_epochs - 1)
-    return history.train_losses, history.val_losses, history.track_tokens_seen
+    check_loop_args(train_loader, val_loader, num_epochs, eval_freq, eval_iter)  # clear errors for bad settings
+    train_losses, val_losses, track_tokens_seen = [], [], []  # the book's three lists
+    run = TrainingRun(model, optimizer, train_loader, TrainingHistory(train_losses, val_losses, track_tokens_seen, []),
+                      checkpoint, checkpoint_every, resume, num_epochs=num_epochs, progress=progress)
+    tokens_seen, global_step = run.tokens_seen, run.step  # 0 and -1, or where a resumed run stopped
+
+    for epoch in range(run.epoch, num_epochs):
+        model.train()  # dropout on
+        for input_batch, target_batch in run.batches(train_loader, epoch):
+            optimizer.zero_grad()  # reset the gradients of the previous step
+            loss = calc_loss_batch(input_batch, target_batch, model, device)
+            loss.backward()  # gradients of the loss with respect to every weight
+            optimizer.step()  # update the weights
+            tokens_seen += input_batch.numel()
+            global_step += 1
+
+            if global_step % eval_freq == 0:  # measure now and then, without dropout
+                train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
+                train_losses.append(train_loss)
+                val_losses.append(val_loss)
+                track_tokens_seen.append(tokens_seen)
+                print_line(f"Ep {epoch+1} (Step {global_step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
+            run.after_step(global_step, epoch, tokens_seen, loss)  # progress bar, NaN check, checkpoint
+
+        generate_and_print_sample(model, tokenizer, device, start_context)  # read what the model learned
+        run.after_epoch(epoch)  # checkpoint; after the last epoch, close the progress bar
+
+    return train_losses, val_losses, track_tokens_seen
 
 
 def lr_at_step(step: int, total_steps: int, peak_lr: float, warmup_steps: int = 0, initial_lr: float = 3e-5, min_lr: float = 1e-6) -> float:
@@ -207,9 +211,9 @@ def train_model(
     min_lr: float = 1e-6,
     max_norm: float | None = 1.0,
     progress: bool = True,
-    checkpoint: str | os.PathLike | None = None,
+    checkpoint: PathLike | None = None,
     checkpoint_every: int | None = None,
-    resume: str | os.PathLike | None = None,
+    resume: PathLike | None = None,
     accumulation_steps: int = 1,
 ) -> TrainingHistory:
     """Train like ``train_model_simple``, with linear warmup, cosine decay and gradient clipping.
@@ -222,55 +226,57 @@ def train_model(
     ``checkpoint_every`` and ``resume`` work as in ``train_model_simple``; a resumed run keeps
     the checkpoint's peak rate.
     """
-    _check_loop_args(train_loader, num_epochs, eval_freq, eval_iter)
-    if max_norm is not None and max_norm <= 0:
-        raise ConfigError(f"max_norm must be positive or None (no clipping); got {max_norm}.")
+    check_loop_args(train_loader, val_loader, num_epochs, eval_freq, eval_iter)
+    if max_norm is not None:
+        check_float("max_norm", max_norm, positive=True, hint="Use a positive norm such as 1.0, or None for no clipping.")
+    initial_lr = check_float("initial_lr", initial_lr, minimum=0.0, hint="The warmup starts here; the seed's value is 3e-5.")
+    min_lr = check_float("min_lr", min_lr, minimum=0.0, hint="The cosine decay ends here; a negative rate would climb the loss.")
     batches_per_epoch = len(train_loader)
     _check_accumulation(accumulation_steps, batches_per_epoch, num_epochs, checkpoint_every)
-    enable_fast_malloc()
     steps_per_epoch = math.ceil(batches_per_epoch / accumulation_steps)  # optimizer steps
     total_steps = num_epochs * steps_per_epoch
     if warmup_steps is None:
         warmup_steps = int(0.2 * total_steps)
-    peak_lr = optimizer.param_groups[0]["lr"]
+    check_int("warmup_steps", warmup_steps, minimum=0, hint=f"Use a number of optimizer steps up to {total_steps}, or None for 20%.")
     history = TrainingHistory([], [], [], [])
-    run = TrainingRun(model, optimizer, train_loader, history, checkpoint, checkpoint_every, resume, schedule={"peak_lr": peak_lr})
+    run = TrainingRun(model, optimizer, train_loader, history, checkpoint, checkpoint_every, resume,
+                      schedule={"peak_lr": optimizer.param_groups[0]["lr"]}, num_epochs=num_epochs, progress=progress,
+                      unit="batch")
     peak_lr = run.schedule["peak_lr"]  # a resumed optimizer holds the last step's rate, not the peak
+    if min_lr > peak_lr:
+        raise ConfigError(f"min_lr ({min_lr:g}) is above the peak learning rate ({peak_lr:g}, the optimizer's lr): "
+                          "the cosine decay would raise the rate. Use a min_lr below the peak, such as 1e-6.")
     tokens_seen, global_step = run.tokens_seen, run.step
-    with tqdm(total=num_epochs * batches_per_epoch, initial=global_step + 1, desc="Training", unit="batch",
-              disable=not progress or not is_main_process()) as bar:
-        for epoch in range(run.epoch, num_epochs):
-            model.train()
-            for input_batch, target_batch in run.batches(train_loader, epoch):
-                global_step += 1  # counts batches
-                batch = global_step % batches_per_epoch  # index in the epoch
-                group_start = batch - batch % accumulation_steps  # first batch of this optimizer step
-                group_size = min(accumulation_steps, batches_per_epoch - group_start)
-                lr = lr_at_step(epoch * steps_per_epoch + batch // accumulation_steps, total_steps, peak_lr,
-                                warmup_steps, initial_lr, min_lr)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                history.track_lrs.append(lr)
-                if batch == group_start:
-                    optimizer.zero_grad()
-                last_of_group = batch == group_start + group_size - 1
-                # torchrun: average the gradients across processes once per group, not after every batch
-                with nullcontext() if last_of_group or not hasattr(model, "no_sync") else model.no_sync():
-                    loss = calc_loss_batch(input_batch, target_batch, model, device)
-                    (loss / group_size).backward()  # the group's gradient: the mean over its batches
-                if last_of_group:  # update
-                    if max_norm is not None:
-                        # Rescale all gradients together if their joint norm exceeds max_norm.
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm)
-                    optimizer.step()
-                tokens_seen += input_batch.numel()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
-                if global_step % eval_freq == 0:
-                    _record_evaluation(history, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen)
-                run.after_step(global_step, epoch, tokens_seen, loss.item())
-            generate_and_print_sample(model, tokenizer, device, start_context)
-            run.after_epoch(epoch, last=epoch == num_epochs - 1)
+    for epoch in range(run.epoch, num_epochs):
+        model.train()
+        for input_batch, target_batch in run.batches(train_loader, epoch):
+            global_step += 1  # counts batches
+            batch = global_step % batches_per_epoch  # index in the epoch
+            group_start = batch - batch % accumulation_steps  # first batch of this optimizer step
+            group_size = min(accumulation_steps, batches_per_epoch - group_start)
+            lr = lr_at_step(epoch * steps_per_epoch + batch // accumulation_steps, total_steps, peak_lr,
+                            warmup_steps, initial_lr, min_lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            history.track_lrs.append(lr)
+            if batch == group_start:
+                optimizer.zero_grad()
+            last_of_group = batch == group_start + group_size - 1
+            # torchrun: average the gradients across processes once per group, not after every batch
+            with nullcontext() if last_of_group or not hasattr(model, "no_sync") else model.no_sync():
+                loss = calc_loss_batch(input_batch, target_batch, model, device)
+                (loss / group_size).backward()  # the group's gradient: the mean over its batches
+            if last_of_group:  # update
+                if max_norm is not None:
+                    # Rescale all gradients together if their joint norm exceeds max_norm.
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm)
+                optimizer.step()
+            tokens_seen += input_batch.numel()
+            if global_step % eval_freq == 0:
+                _record_evaluation(history, model, train_loader, val_loader, device, eval_iter, epoch, global_step, tokens_seen)
+            run.after_step(global_step, epoch, tokens_seen, loss, lr=f"{lr:.2e}")
+        generate_and_print_sample(model, tokenizer, device, start_context)
+        run.after_epoch(epoch)
     for group in optimizer.param_groups:
         group["lr"] = peak_lr  # leave the optimizer as it was given, for a later run
     return history

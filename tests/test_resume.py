@@ -92,7 +92,7 @@ def test_resume_refuses_a_loader_with_another_number_of_batches(tmp_path, small_
 def test_checkpoint_every_must_be_a_positive_number_of_steps(tmp_path, small_model):
     train_loader, val_loader = train_val_loaders(load_text("the-verdict")[:6000], 32, batch_size=4)
     optimizer = torch.optim.AdamW(small_model.parameters(), lr=5e-4)
-    with pytest.raises(ConfigError, match="checkpoint_every must be a positive number of steps"):
+    with pytest.raises(ConfigError, match="checkpoint_every must be a positive integer"):
         train_model_simple(small_model, train_loader, val_loader, optimizer, "cpu", 1, 5, 1, "Every", get_tokenizer(),
                            checkpoint=tmp_path / "c.safetensors", checkpoint_every=0)
 

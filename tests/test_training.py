@@ -325,7 +325,7 @@ def test_train_model_without_max_norm_does_not_clip(loaders, tokenizer, monkeypa
 @pytest.mark.parametrize("max_norm", [0, -1.0])
 def test_max_norm_must_be_positive(loaders, tokenizer, max_norm):
     model = GPTModel(CFG)
-    with pytest.raises(ValueError, match="max_norm must be positive or None"):
+    with pytest.raises(ValueError, match="max_norm must be greater than 0"):
         train_model(model, *loaders, torch.optim.AdamW(model.parameters()), "cpu", num_epochs=1, eval_freq=5, eval_iter=5,
                     start_context=START_CONTEXT, tokenizer=tokenizer, max_norm=max_norm, progress=False)
 
@@ -373,7 +373,7 @@ def test_get_device_argument_overrides_gptedu_device(cpu_only, monkeypatch):
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps"])
 def test_get_device_unavailable_device_says_so(cpu_only, device):
-    with pytest.raises(ValueError, match=f"Device '{device}' is not available on this machine"):
+    with pytest.raises(ValueError, match=f"Device '{device}' \\(get_device's argument\\) is not available on this machine"):
         get_device(device)
 
 
@@ -384,7 +384,7 @@ def test_get_device_error_is_a_config_error(cpu_only):
 
 def test_get_device_unavailable_device_from_the_environment_says_so(cpu_only, monkeypatch):
     monkeypatch.setenv("GPTEDU_DEVICE", "cuda")
-    with pytest.raises(ValueError, match="'cuda' is not available"):
+    with pytest.raises(ValueError, match=r"'cuda' \(\$GPTEDU_DEVICE\) is not available"):
         get_device()
 
 
@@ -446,3 +446,110 @@ def test_a_checkpoint_inside_an_accumulation_group_is_rejected(loaders, tokenize
     with pytest.raises(ConfigError, match="middle of an accumulation group"):
         train_model(model, *loaders, torch.optim.AdamW(model.parameters()), "cpu", 1, 5, 1, START_CONTEXT, tokenizer,
                     accumulation_steps=4, checkpoint=tmp_path / "c.safetensors", checkpoint_every=3, progress=False)
+
+
+# --- Bad settings and runs that go wrong: clear errors instead of silent failures ---------------------------------
+
+from gptedu import ArgumentTypeError, TrainingDivergedError  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu", "cuda:x"])
+def test_get_device_names_a_bad_device_string(cpu_only, name):
+    with pytest.raises(ConfigError, match=rf"'{re.escape(name)}' \(get_device's argument\) is not a device name"):
+        get_device(name)
+
+
+def test_a_nan_learning_rate_set_after_construction_is_rejected(loaders, tokenizer):
+    torch.manual_seed(123)
+    model = GPTModel(CFG)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
+    optimizer.param_groups[0]["lr"] = float("nan")
+    with pytest.raises(ConfigError, match="learning rate must be a finite number >= 0; got nan"):
+        train_model_simple(model, *loaders, optimizer, "cpu", 1, EVAL_FREQ, EVAL_ITER, START_CONTEXT, tokenizer,
+                           progress=False)
+
+
+def test_an_optimizer_of_another_model_is_rejected(loaders, tokenizer):
+    torch.manual_seed(123)
+    model, other = GPTModel(CFG), GPTModel(CFG)
+    optimizer = torch.optim.AdamW(other.parameters(), lr=LR)
+    with pytest.raises(ConfigError, match="holds none of this model's weights"):
+        train_model_simple(model, *loaders, optimizer, "cpu", 1, EVAL_FREQ, EVAL_ITER, START_CONTEXT, tokenizer,
+                           progress=False)
+
+
+@pytest.mark.parametrize("train_function", [train_model_simple, train_model])
+def test_a_loss_that_becomes_nan_stops_training_and_names_the_step(loaders, tokenizer, train_function, monkeypatch):
+    torch.manual_seed(123)
+    model = GPTModel(CFG)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
+    calls = itertools.count()
+    real_step = optimizer.step
+
+    def step_that_breaks_the_weights(*args, **kwargs):
+        result = real_step(*args, **kwargs)
+        if next(calls) == 2:  # after the third update, as a far too high rate would
+            with torch.no_grad():
+                model.tok_emb.weight.fill_(float("nan"))
+        return result
+
+    monkeypatch.setattr(optimizer, "step", step_that_breaks_the_weights)
+    with pytest.raises(TrainingDivergedError, match=r"Training stopped at step 3 \(epoch 1\): the loss is nan") as error:
+        run_quietly(train_function, model, *loaders, optimizer, "cpu", 2, EVAL_FREQ, EVAL_ITER, START_CONTEXT,
+                    tokenizer, progress=False)
+    assert "learning rate was" in str(error.value) and "No checkpoint was saved" in str(error.value)
+    assert isinstance(error.value, FloatingPointError)
+
+
+def test_a_nan_loss_keeps_the_last_good_checkpoint_and_says_so(loaders, tokenizer, monkeypatch, tmp_path):
+    from gptedu import load_checkpoint
+
+    torch.manual_seed(123)
+    model = GPTModel(CFG)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
+    calls = itertools.count()
+    real_step = optimizer.step
+
+    def step_that_breaks_the_weights(*args, **kwargs):
+        result = real_step(*args, **kwargs)
+        if next(calls) == 12:  # in the second epoch, after the first epoch's checkpoint
+            with torch.no_grad():
+                model.tok_emb.weight.fill_(float("inf"))
+        return result
+
+    monkeypatch.setattr(optimizer, "step", step_that_breaks_the_weights)
+    path = tmp_path / "run.safetensors"
+    with pytest.raises(TrainingDivergedError, match=r"step 13 .*run.safetensors holds the run as it was after step 9"):
+        run_quietly(train_model_simple, model, *loaders, optimizer, "cpu", 2, EVAL_FREQ, EVAL_ITER, START_CONTEXT,
+                    tokenizer, progress=False, checkpoint=path)
+    saved = GPTModel(CFG)
+    load_checkpoint(path, saved)
+    assert all(torch.isfinite(p).all() for p in saved.parameters())
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("max_norm", float("nan"), "max_norm must be a finite number; got nan"),
+    ("max_norm", float("inf"), "max_norm must be a finite number; got inf"),
+    ("min_lr", -1.0, "min_lr must be >= 0.0; got -1.0"),
+    ("min_lr", 0.5, r"min_lr \(0.5\) is above the peak learning rate"),
+    ("initial_lr", float("nan"), "initial_lr must be a finite number"),
+    ("warmup_steps", 2.5, "warmup_steps must be an integer; got 2.5"),
+])
+def test_train_model_rejects_a_bad_schedule_setting(loaders, tokenizer, setting, value, message):
+    torch.manual_seed(123)
+    model = GPTModel(CFG)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
+    with pytest.raises((ConfigError, ArgumentTypeError), match=message):
+        train_model(model, *loaders, optimizer, "cpu", 1, EVAL_FREQ, EVAL_ITER, START_CONTEXT, tokenizer,
+                    progress=False, **{setting: value})
+
+
+def test_an_empty_validation_loader_is_rejected_before_training(verdict, tokenizer):
+    train_loader, _ = train_val_loaders(verdict[:3000], context_length=32, batch_size=2)
+    empty = DataLoader([], batch_size=2)
+    torch.manual_seed(123)
+    model = GPTModel(CFG)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
+    with pytest.raises(NotEnoughDataError, match="The validation loader has no batches"):
+        train_model_simple(model, train_loader, empty, optimizer, "cpu", 1, EVAL_FREQ, EVAL_ITER, START_CONTEXT,
+                           tokenizer, progress=False)
