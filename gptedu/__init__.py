@@ -34,6 +34,7 @@ from .errors import (
     DataNotFoundError,
     FormatVersionError,
     GPTEduError,
+    InvalidInputError,
     NotEnoughDataError,
     TrainingDivergedError,
     UnsafeFileError,
@@ -92,6 +93,6 @@ __all__ = [
     "Beam", "KVCache", "LayerKVCache", "apply_temperature", "beam_search", "next_token_probs", "sample_next_token",
     "softmax_with_temperature", "top_k_filter", "top_p_filter",
     "FastPath", "apply_fast_path", "fast_path_for", "make_optimizer", "native_bf16",
-    "ArgumentTypeError", "TrainingDivergedError",
+    "ArgumentTypeError", "InvalidInputError", "TrainingDivergedError",
     "Checkpoint", "FormatVersionError", "UnsafeFileError", "load_checkpoint", "load_model", "save_checkpoint", "save_model",
 ]

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from .errors import ConfigError
 from .generation import NextTokenLogits, _check_generation_args
+from .model import model_vocab_size
+from .validation import check_bool, check_float, check_int
 
 
 @dataclass
@@ -51,11 +54,8 @@ def beam_search(
     beams have finished; ``False`` (the default) stops when no running beam can plausibly beat
     the finished ones; ``"never"`` assumes the running beams may grow to ``max_new_tokens``.
     """
-    _check_generation_args(idx, max_new_tokens, context_size)
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be an integer >= 1; got {num_beams!r}.")
-    if early_stopping not in (True, False, "never"):
-        raise ValueError(f"early_stopping must be True, False or 'never'; got {early_stopping!r}.")
+    _check_generation_args(model, idx, max_new_tokens, context_size, eos_id)
+    _check_beam_args(model, num_beams, length_penalty, early_stopping, use_cache, return_beams)
     all_beams = [
         _beam_search_one(model, idx[row:row + 1], max_new_tokens, context_size, num_beams, length_penalty,
                          early_stopping, eos_id, use_cache)
@@ -66,6 +66,20 @@ def beam_search(
     best = [beams[0].tokens for beams in all_beams]
     pad = eos_id if eos_id is not None else 0
     return nn.utils.rnn.pad_sequence(best, batch_first=True, padding_value=pad)
+
+
+def _check_beam_args(model, num_beams, length_penalty, early_stopping, use_cache, return_beams) -> None:
+    check_int("num_beams", num_beams, 1, hint="3 to 5 beams are usual; 1 is greedy decoding.")
+    vocab_size = model_vocab_size(model)
+    if vocab_size is not None and 2 * num_beams > vocab_size:
+        raise ConfigError(f"num_beams={num_beams} is too many for a vocabulary of {vocab_size} tokens: each step ranks "
+                          f"2 * num_beams candidates. Use num_beams <= {vocab_size // 2}.")
+    check_float("length_penalty", length_penalty, hint="1.0 divides by the length; 0 compares total log-probabilities.")
+    # `in (True, False, "never")` would let 1 and 0 through (1 == True): compare by identity
+    if not (early_stopping is True or early_stopping is False or early_stopping == "never"):
+        raise ConfigError(f"early_stopping must be True, False or 'never'; got {early_stopping!r}.")
+    check_bool("use_cache", use_cache)
+    check_bool("return_beams", return_beams)
 
 
 def _beam_search_one(model, prompt, max_new_tokens, context_size, num_beams, length_penalty, early_stopping, eos_id,

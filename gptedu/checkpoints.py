@@ -12,7 +12,9 @@ Every file records its format version and a SHA-256 of its content (``gptedu.saf
 written atomically. Loading checks both, then checks that the weights fit the config, and
 names the keys or shapes that differ. The seed's ``.pth`` files (a ``state_dict``, or
 ``{"model_state_dict", "optimizer_state_dict"}``) load too, always with
-``torch.load(..., weights_only=True)``: a pickle that would run code is refused.
+``torch.load(..., weights_only=True)``: a pickle that would run code is refused. Which reader
+to use is decided by the file's content (``gptedu.safe_io.inspect_file``), not its name, and a
+file that is neither (text, random bytes, an empty or truncated copy) is reported as what it is.
 """
 
 from __future__ import annotations
@@ -27,12 +29,46 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .errors import ChecksumError, ConfigError, DataNotFoundError, FormatVersionError, UnsafeFileError
+from .errors import (
+    ArgumentTypeError,
+    ChecksumError,
+    ConfigError,
+    DataNotFoundError,
+    FileKindError,
+    FormatVersionError,
+    UnsafeFileError,
+)
 from .model import GPTModel
-from .safe_io import atomic_write, file_size_mb, tensor_digest
+from .safe_io import FileKind, atomic_write, file_size_mb, inspect_file, tensor_digest
+from .validation import check_bool, check_device_name, check_instance, check_path
 
 FORMAT_VERSION = 1  # raise when the layout changes; older gptedu versions then refuse newer files clearly
 _SKIPPED_BUFFERS = (".mask",)  # causal masks: rebuilt by the model from its config, not saved
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def _check_args(path: Any, model: Any = None, optimizer: Any = None, cfg: Any = None, device: Any = "cpu",
+                model_required: bool = False) -> Path:
+    """The checks shared by the four public functions below; returns ``path`` as a ``Path``."""
+    from .config import validate_config
+
+    path = check_path("path", path)
+    if model is not None or model_required:
+        check_instance("model", model, nn.Module, "a GPTModel")
+        if model_required and not isinstance(getattr(model, "cfg", None), dict):  # saving records model.cfg
+            raise ArgumentTypeError(f"model must be a GPTModel (a module with its config in .cfg); got a {type(model).__name__} "
+                                    "without one. Save other modules with torch.save(module.state_dict(), path).")
+    if optimizer is not None:
+        check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim optimizer (or None)")
+    if cfg is not None:
+        validate_config(cfg)  # a dict like GPT_CONFIG_124M, or ConfigError naming the problem
+    if isinstance(device, str):
+        check_device_name("device", device)
+    elif not isinstance(device, torch.device):
+        raise ArgumentTypeError(f"device must be a str such as 'cpu' or a torch.device; got {device!r} ({type(device).__name__}).")
+    return path
 
 
 # ---------------------------------------------------------------- reading and writing files
@@ -53,14 +89,39 @@ def _write_file(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta:
     return atomic_write(path, lambda temporary: save_file(tensors, str(temporary), metadata=header))
 
 
+_WEIGHT_KINDS = ("safetensors", "torch-zip", "pickle")  # what the loaders read; the rest is reported as what it is
+
+
+def weights_file_kind(path: str | os.PathLike, kinds: tuple[str, ...] = _WEIGHT_KINDS) -> FileKind:
+    """What ``path`` holds (``gptedu.safe_io.inspect_file``), if it is one of ``kinds``; else a clear error.
+
+    Raises ``DataNotFoundError`` for a missing file, ``ChecksumError`` for a truncated or
+    damaged safetensors or ``torch.save`` file, and ``FileKindError`` naming what the file is
+    (text, random bytes, an empty file, a folder, ...) for anything else, before any reader,
+    and before any talk of pickles, touches it.
+    """
+    path = Path(path)
+    kind = inspect_file(path)
+    if kind.kind == "missing":
+        raise DataNotFoundError(f"No such file: {path}. Check the name and folder (saving creates it).")
+    name = path.name or str(path)
+    if kind.kind in ("truncated-safetensors", "damaged-safetensors", "damaged-zip"):
+        raise ChecksumError(f"{name} is {kind.description}. It is truncated or corrupted: use another copy, or save it again.")
+    if kind.kind not in kinds:
+        wanted = {"safetensors": "a safetensors file", "torch-zip": "a torch.save file", "pickle": "a torch.save file"}
+        expected = " or ".join(dict.fromkeys(wanted[k] for k in kinds))
+        raise FileKindError(f"{name} is {kind.description}, not {expected} of model weights. Pass a file that save_model "
+                            "or save_checkpoint (.safetensors) or torch.save (.pth) wrote.")
+    return kind
+
+
 def _read_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
     """Tensors and gptedu metadata of a ``.safetensors`` file, verified; metadata ``None`` for a foreign file."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"No such file: {path}. Check the name and folder (saving creates it).")
+    weights_file_kind(path, ("safetensors",))
     try:
         from safetensors import safe_open
 
@@ -90,8 +151,7 @@ def read_torch_weights(path: str | os.PathLike) -> dict[str, Any]:
     a truncated or damaged file raises ``ChecksumError``; a missing one ``DataNotFoundError``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"No such file: {path}. Check the name and folder.")
+    weights_file_kind(path, ("torch-zip", "pickle"))  # text, random bytes, ...: said as such, not as a pickle
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles arbitrary objects
     except pickle.UnpicklingError as error:
@@ -175,6 +235,11 @@ def save_model(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype | N
     ``dtype=torch.float16`` (or ``torch.bfloat16``) stores the weights in half precision:
     half the size, for sharing; ``load_model`` turns them back into float32. Prints the size.
     """
+    _check_args(path, model, model_required=True)
+    check_bool("verbose", verbose)
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ConfigError(f"dtype must be None (keep the weights' dtype) or a floating-point torch.dtype such as "
+                          f"torch.float16; got {dtype!r}.")
     state, tied = _model_tensors(model)
     if dtype is not None:
         state = {name: t.to(dtype) if t.is_floating_point() else t for name, t in state.items()}
@@ -193,8 +258,8 @@ def load_model(path: str | os.PathLike, cfg: dict[str, Any] | None = None, devic
     that ``gptedu train`` writes beside it; without either the config is inferred from the
     shapes (GPT-2 sizes only). A foreign ``.safetensors`` (GPT-2's own) goes to ``load_gpt2``.
     """
-    path = Path(path)
-    if path.suffix == ".safetensors":
+    path = _check_args(path, cfg=cfg, device=device)
+    if weights_file_kind(path).kind == "safetensors":  # by content, not by name
         tensors, meta = _read_file(path)
         if meta is None:  # not written by gptedu: GPT-2's or the book's names, read by gptedu.pretrained
             from .pretrained import load_gpt2
@@ -262,6 +327,11 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     The file is one ``.safetensors``: tensors (weights, AdamW's moments, random states) plus a
     JSON header for everything else. Written atomically; ``load_checkpoint`` verifies it.
     """
+    _check_args(path, model, optimizer, model_required=True)
+    if progress is not None:
+        check_instance("progress", progress, dict, "a dict of JSON values (or None)")
+    if epoch_rng is not None:
+        check_instance("epoch_rng", epoch_rng, dict, "a dict of random-state tensors (or None)")
     state, tied = _model_tensors(model)
     tensors = {f"model.{name}": t for name, t in state.items()}
     tensors.update({f"rng.{name}": t for name, t in get_rng_states().items()})
@@ -311,8 +381,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     ``.pth``. Random states are returned, not applied: ``gptedu.resume`` restores them when a
     training run continues.
     """
-    path = Path(path)
-    if path.suffix != ".safetensors":  # the seed's torch.save of both state dicts
+    path = _check_args(path, model, optimizer, device=device)
+    if weights_file_kind(path).kind != "safetensors":  # the seed's torch.save of both state dicts
         state = read_torch_weights(path)
         model = model if model is not None else load_model(path)
         _fill_model(model, state.get("model_state_dict", state), path.name)

@@ -8,6 +8,12 @@ the loss and perplexity curves to ``--out-dir``; with ``--checkpoint`` also
 ``checkpoint.safetensors`` (model, AdamW, step, random states: notebook 06), from which
 ``--resume`` continues exactly as if the run had never stopped, for example one more epoch
 with ``--epochs 11``.
+
+Every flag is checked before anything is loaded (``check_train_args``): a value that cannot
+work stops the command with one line on stderr naming the flag, and exit code 2. Any other
+gptedu error met later is also printed as one line (exit code 2; a file-system error: 1),
+never as a traceback; ``--debug`` shows the traceback. No command writes over its input, or
+over a file it did not write unless ``--force`` is given.
 """
 
 from __future__ import annotations
@@ -19,12 +25,22 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .corpus import add_prepare_command, run_prepare
-from .errors import ConfigError, GPTEduError
+from .errors import ConfigError, DataNotFoundError, FileKindError, GPTEduError, OverwriteRefusedError
 from .exercises.grading import add_grade_command, run_grade
 from .prefetch import add_download_command, run_download
+from .safe_io import atomic_write, inspect_file
+from .validation import (
+    check_device_name,
+    check_float,
+    check_int,
+    check_int_between,
+    check_interval,
+    check_path,
+    check_text,
+)
 
 if TYPE_CHECKING:
     from .distributed import DistributedInfo
@@ -79,11 +95,21 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     checkpoints.add_argument("--resume", default=None, metavar="CHECKPOINT",
                              help="continue the run saved in CHECKPOINT exactly where it stopped; --epochs counts all epochs, "
                              "so one more than the saved run trains one more epoch")
+    output.add_argument("--force", action="store_true",
+                        help="write into --out-dir even where it holds model.pth, config.json, ... that gptedu train did not write")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with its errors on one line: argparse itself prints the whole usage first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}. See `{self.prog} --help`.\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gptedu`` command."""
-    parser = argparse.ArgumentParser(prog="gptedu", description="Pretrain a GPT from scratch, as in the gptedu notebooks.")
+    parser = _Parser(prog="gptedu", description="Pretrain a GPT from scratch, as in the gptedu notebooks.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="pretrain a GPT on a text (defaults: the seed's run)",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -91,7 +117,108 @@ def build_parser() -> argparse.ArgumentParser:
     add_download_command(commands)  # gptedu download: GPT-2's weights ahead of time (gptedu/prefetch.py)
     add_prepare_command(commands)  # gptedu prepare: a large corpus into a token file (gptedu/corpus.py)
     add_grade_command(commands)  # gptedu grade: run students' notebooks, their checks into a CSV (gptedu/exercises/grading.py)
+    for command in commands.choices.values():  # `gptedu train ... --debug` works as well as `gptedu --debug train ...`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error")
     return parser
+
+
+#: What ``gptedu train`` writes into ``--out-dir``.
+RUN_FILES = ("model.pth", "config.json", "history.json", "training.png", "checkpoint.safetensors", "model_interrupted.pth")
+
+
+def _is_run_folder(out_dir: Path) -> bool:
+    """True if ``out_dir`` holds the config.json, history.json or checkpoint of an earlier ``gptedu train``."""
+    for name, keys in (("config.json", {"emb_dim", "n_heads", "n_layers", "context_length"}), ("history.json", {"train_losses"})):
+        try:
+            content = json.loads((out_dir / name).read_text())
+            if isinstance(content, dict) and keys <= set(content):
+                return True
+        except (OSError, ValueError):
+            pass
+    return inspect_file(out_dir / "checkpoint.safetensors").gptedu == "checkpoint"
+
+
+def check_train_args(args: argparse.Namespace) -> None:
+    """Check every flag of ``gptedu train`` before anything is loaded; raise a gptedu error naming the flag.
+
+    Each message names the flag as typed (``--epochs``, not ``num_epochs``), the value seen
+    and what to pass; a setting that would silently do something else (``--checkpoint-every 0``)
+    is refused too. Also refuses an ``--out-dir`` whose files gptedu did not write (unless
+    ``--force``), a ``--corpus`` that is not there and a ``--resume`` file that is not a
+    gptedu checkpoint, saying what that file is.
+    """
+    from .config import _nearest_divisor
+    from .data import CORPORA
+
+    for flag in ("--batch-size", "--context-length", "--emb-dim", "--n-heads", "--n-layers", "--epochs", "--eval-freq", "--eval-iter"):
+        check_int(flag, getattr(args, flag[2:].replace("-", "_")), 1)
+    if args.emb_dim % args.n_heads:
+        raise ConfigError(f"--emb-dim {args.emb_dim} must be divisible by --n-heads {args.n_heads}, so that every attention "
+                          f"head gets the same number of dimensions; for example --n-heads {_nearest_divisor(args.emb_dim, args.n_heads)}.")
+    check_interval("--train-ratio", args.train_ratio, 0, 1, low_open=True, high_open=True, hint="The seed uses 0.90.")
+    check_interval("--drop-rate", args.drop_rate, 0, 1, high_open=True, hint="The seed uses 0.1.")
+    check_float("--lr", args.lr, positive=True, hint="The seed uses 0.0004.")
+    check_float("--weight-decay", args.weight_decay, minimum=0, hint="The seed uses 0.1; 0 turns it off.")
+    check_int_between("--seed", args.seed, 0, 2**64 - 1, hint="The seed uses 123.")
+    check_text("--start-context", args.start_context, hint="It is the prompt of the sample printed after each epoch.")
+    if args.device is not None:
+        from .training import get_device
+
+        check_device_name("--device", args.device, hint="Leave it out to use the best device available.")
+        try:
+            get_device(args.device)  # only asks torch whether the machine has it
+        except ConfigError as error:
+            raise ConfigError(f"--device {args.device}: {error}") from error
+    schedule_flags = {"--warmup-steps": args.warmup_steps, "--initial-lr": args.initial_lr,
+                      "--min-lr": args.min_lr, "--max-norm": args.max_norm, "--accumulation-steps": args.accumulation_steps}
+    given = [flag for flag, value in schedule_flags.items() if value is not None]
+    if args.schedule == "simple" and given:
+        raise ConfigError(f"{', '.join(given)} only work with --schedule warmup-cosine; the seed's simple loop has a "
+                          "constant learning rate, no clipping and one batch per step. Add --schedule warmup-cosine or drop them.")
+    if args.warmup_steps is not None:
+        check_int("--warmup-steps", args.warmup_steps, 0)
+    if args.initial_lr is not None:
+        check_float("--initial-lr", args.initial_lr, minimum=0, hint="The default is 3e-5.")
+    if args.min_lr is not None:
+        check_float("--min-lr", args.min_lr, minimum=0, hint="The default is 1e-6.")
+    if args.max_norm is not None:
+        check_float("--max-norm", args.max_norm, positive=True, hint="The default is 1.0.")
+    if args.accumulation_steps is not None:
+        check_int("--accumulation-steps", args.accumulation_steps, 1, "1 is one batch per optimizer step.")
+    if args.checkpoint_every is not None:
+        check_int("--checkpoint-every", args.checkpoint_every, 1, "Use --checkpoint alone to save only at the end.")
+    if args.compile and not args.fast:
+        raise ConfigError("--compile is part of the fast path: add --fast (or drop --compile).")
+
+    corpus = check_path("--corpus", args.corpus)
+    if args.corpus not in CORPORA:
+        if corpus.is_dir():
+            raise FileKindError(f"--corpus {args.corpus} is a folder. Pass one text file, or tokenize the folder's .txt files "
+                                f"into a token file first: gptedu prepare {args.corpus} corpus.bin, then --corpus corpus.bin.")
+        if not corpus.is_file():
+            raise DataNotFoundError(f"--corpus {args.corpus}: no such file, and it is not a known corpus name "
+                                    f"({', '.join(CORPORA)}). Check the path, or use one of those names.")
+    if args.resume is not None:
+        resume = inspect_file(check_path("--resume", args.resume))
+        if resume.kind == "missing":
+            raise DataNotFoundError(f"--resume {args.resume}: no such file. Pass the checkpoint.safetensors that "
+                                    "`gptedu train --checkpoint` wrote into its --out-dir.")
+        if resume.gptedu != "checkpoint":
+            raise FileKindError(f"--resume needs a training checkpoint that `gptedu train --checkpoint` wrote; {args.resume} "
+                                f"is {resume.description}.")
+    out_dir = check_path("--out-dir", args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out-dir {args.out_dir} is a file, not a folder. Pass a folder name (it is created if needed).")
+    outputs = [out_dir / name for name in RUN_FILES]
+    if args.corpus not in CORPORA and any(path.exists() and path.samefile(corpus) for path in outputs):
+        raise OverwriteRefusedError(f"--corpus {args.corpus} is one of the files gptedu train writes into --out-dir "
+                                    f"{args.out_dir}: it would be overwritten. Move it, or choose another --out-dir.")
+    existing = [path.name for path in outputs if path.exists()]
+    if existing and not args.force and not _is_run_folder(out_dir):
+        raise OverwriteRefusedError(
+            f"--out-dir {args.out_dir} already holds {', '.join(existing)}, which gptedu train did not write (no config.json "
+            "or history.json of a gptedu run beside them); training would overwrite them. Choose another --out-dir, "
+            "or add --force to overwrite them.")
 
 
 def run_training(args: argparse.Namespace) -> dict:
@@ -103,6 +230,7 @@ def run_training(args: argparse.Namespace) -> dict:
     from .distributed import cleanup_distributed, init_distributed, print_on_main_only
     from .training import get_device
 
+    check_train_args(args)  # before any model, text or device is touched
     info = init_distributed(get_device(args.device))  # without torchrun: one process, nothing to set up
     with print_on_main_only(info):
         summary = _run_training(args, info)
@@ -115,7 +243,7 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
 
     from .checkpoints import checkpoint_progress
     from .config import GPT_CONFIG_124M
-    from .corpus import count_window_tokens, is_token_file, open_token_file, token_file_loaders
+    from .corpus import count_window_tokens, encode_text, is_token_file, open_token_file, token_file_loaders
     from .data import count_tokens, load_text, train_val_loaders
     from .distributed import distributed_loader, unwrap_model, wrap_model
     from .fast_path import FastPath, apply_fast_path, fast_path_for, make_optimizer
@@ -125,12 +253,6 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     from .tokenizer import get_tokenizer
     from .training import get_device, train_model, train_model_simple
 
-    schedule_flags = {"--warmup-steps": args.warmup_steps, "--initial-lr": args.initial_lr,
-                      "--min-lr": args.min_lr, "--max-norm": args.max_norm, "--accumulation-steps": args.accumulation_steps}
-    given = [flag for flag, value in schedule_flags.items() if value is not None]
-    if args.schedule == "simple" and given:
-        raise ConfigError(f"{', '.join(given)} only work with --schedule warmup-cosine; the seed's simple loop has a "
-                          "constant learning rate, no clipping and one batch per step. Add --schedule warmup-cosine or drop them.")
     cfg = {**GPT_CONFIG_124M, "context_length": args.context_length, "emb_dim": args.emb_dim,
            "n_heads": args.n_heads, "n_layers": args.n_layers, "drop_rate": args.drop_rate}
     out_dir = Path(args.out_dir)
@@ -141,12 +263,10 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     else:
         text = load_text(args.corpus)
         print("Characters:", len(text))
-        print("Tokens:", len(tokenizer.encode(text)))
+        print("Tokens:", len(encode_text(text)))  # <|endoftext|> in the text: token 50256, as the loaders count it
 
     # The seed's order of seeding: before the first model, the loaders, the baseline and the trained model.
     torch.manual_seed(args.seed)
-    if args.compile and not args.fast:
-        raise ConfigError("--compile is part of the fast path: add --fast (or drop --compile).")
     device = get_device(args.device)
     fast_path = fast_path_for(device, compile=args.compile) if args.fast else FastPath()
     model = apply_fast_path(GPTModel(cfg), replace(fast_path, compile=False))  # only evaluated: not worth compiling
@@ -184,7 +304,7 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     wants_checkpoint = args.checkpoint or args.checkpoint_every is not None or args.resume is not None
     checkpoint = out_dir / "checkpoint.safetensors" if wants_checkpoint else None
     loop_args.update(checkpoint=checkpoint, resume=args.resume,  # at the end only, unless --checkpoint-every
-                     checkpoint_every=args.checkpoint_every or args.epochs * len(train_loader))
+                     checkpoint_every=args.epochs * len(train_loader) if args.checkpoint_every is None else args.checkpoint_every)
     tokens_before = checkpoint_progress(args.resume).get("tokens_seen", 0) if args.resume else 0
     start = time.perf_counter()
     try:
@@ -195,11 +315,13 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
                                   initial_lr=3e-5 if args.initial_lr is None else args.initial_lr,
                                   min_lr=1e-6 if args.min_lr is None else args.min_lr,
                                   max_norm=1.0 if args.max_norm is None else args.max_norm,
-                                  accumulation_steps=args.accumulation_steps or 1, **loop_args)
+                                  accumulation_steps=1 if args.accumulation_steps is None else args.accumulation_steps,
+                                  **loop_args)
     except KeyboardInterrupt:
         if info.is_main:  # under torchrun every process is interrupted; rank 0 saves
-            out_dir.mkdir(parents=True, exist_ok=True)
-            torch.save(unwrap_model(model).state_dict(), out_dir / "model_interrupted.pth")
+            state = unwrap_model(model).state_dict()
+            atomic_write(out_dir / "model_interrupted.pth", partial(torch.save, state))
+            _write_json(out_dir / "config.json", cfg)  # load_model(model_interrupted.pth) finds the config beside it
         resume = f" To continue: --resume {checkpoint}" if checkpoint is not None and checkpoint.is_file() else ""
         print(f"\nInterrupted: the weights so far are saved in {out_dir / 'model_interrupted.pth'}.{resume}")
         raise
@@ -212,23 +334,46 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     summary = {"train_losses": list(history[0]), "val_losses": list(history[1]), "tokens_seen": list(history[2]),
                "seconds": seconds, "tokens_per_second": tokens_trained / seconds}
     if info.is_main:  # under torchrun all processes hold the same weights: rank 0 writes the files
-        out_dir.mkdir(parents=True, exist_ok=True)
-        torch.save(unwrap_model(model).state_dict(), out_dir / "model.pth")  # keys without DDP's "module."
-        (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-        (out_dir / "history.json").write_text(json.dumps(summary, indent=2) + "\n")
-        plot_training_summary(args.epochs, history).savefig(out_dir / "training.png", dpi=120)
+        state = unwrap_model(model).state_dict()  # keys without DDP's "module."
+        atomic_write(out_dir / "model.pth", partial(torch.save, state))  # each file whole or not at all
+        _write_json(out_dir / "config.json", cfg)
+        _write_json(out_dir / "history.json", summary)
+        figure = plot_training_summary(args.epochs, history)
+        atomic_write(out_dir / "training.png", lambda temporary: figure.savefig(temporary, dpi=120, format="png"))
         print(f"Wrote {out_dir / 'model.pth'}, config.json, history.json and training.png.")
     return summary
 
 
+def _write_json(path: Path, content: dict) -> None:
+    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(content, indent=2) + "\n"))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``gptedu`` command; returns the process exit code."""
+    """Entry point of the ``gptedu`` command; returns the process exit code.
+
+    A gptedu error (a flag that cannot work, a missing or wrong file, ...) prints one line,
+    ``gptedu: error: ...``, on stderr and returns 2; an error of the file system (a full disk,
+    a folder without write permission) one line and 1. ``--debug`` lets them raise, with
+    their traceback. Wrong flags themselves stop in argparse, also on one line, exit code 2.
+    """
     args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
     try:
         {"download": run_download, "prepare": run_prepare, "grade": run_grade, "train": run_training}[args.command](args)
     except GPTEduError as error:
-        print(f"gptedu: error: {error}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"gptedu: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except OSError as error:  # the machine's problem, not gptedu's: still one line, the traceback with --debug
+        if debug:
+            raise
+        print(f"gptedu: error: {_one_line(error)} (add --debug for the traceback)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

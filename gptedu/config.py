@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ArgumentTypeError, ConfigError
+from .validation import short_repr
 
 GPT_CONFIG_124M: dict[str, Any] = {
     "vocab_size": 50257,  # Vocabulary size of the GPT-2 tokenizer
@@ -42,6 +43,32 @@ _ALIASES = {
 
 REQUIRED_KEYS = ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers", "drop_rate", "qkv_bias")
 
+#: The most memory the causal masks may take: every attention layer keeps a (context_length, context_length)
+#: float32 mask (the book's state_dict holds it), so context_length=10**7 would ask for 400 TB per layer.
+MAX_MASK_BYTES = 4 * 2**30
+
+
+def causal_mask_bytes(context_length: int, n_layers: int = 1) -> int:
+    """Bytes that ``n_layers`` causal masks of ``context_length`` take (4 bytes per float32 entry)."""
+    return n_layers * context_length**2 * 4
+
+
+def check_mask_size(context_length: int, n_layers: int = 1, name: str = "context_length") -> None:
+    """Raise ``ConfigError`` before torch tries to allocate causal masks larger than ``MAX_MASK_BYTES`` in all."""
+    needed = causal_mask_bytes(context_length, n_layers)
+    if needed > MAX_MASK_BYTES:
+        layers = f"{n_layers} layers x " if n_layers != 1 else ""
+        raise ConfigError(
+            f"{name}={context_length:,} is too long: the causal attention masks ({layers}{context_length:,} x "
+            f"{context_length:,} floats) would take {needed / 2**30:,.1f} GiB, more than the {MAX_MASK_BYTES // 2**30} GiB "
+            f"gptedu allows. GPT-2 uses 1,024 and the notebooks 256; lower {name} (at most "
+            f"{_longest_context(n_layers):,} with {n_layers} layer{'s' if n_layers != 1 else ''})."
+        )
+
+
+def _longest_context(n_layers: int) -> int:
+    return int((MAX_MASK_BYTES / (4 * n_layers)) ** 0.5)
+
 
 def gpt2_config(model_size: str) -> dict[str, Any]:
     """Return a copy of the config of a GPT-2 size.
@@ -49,6 +76,9 @@ def gpt2_config(model_size: str) -> dict[str, Any]:
     Accepts the book's names (``"gpt2-small (124M)"``), the short sizes (``"124M"``) and the
     Hugging Face names (``"gpt2-medium"``, also with the ``openai-community/`` prefix).
     """
+    if not isinstance(model_size, str):
+        raise ArgumentTypeError(f"model_size must be a str such as '124M' or 'gpt2-medium'; got {short_repr(model_size)} "
+                                f"({type(model_size).__name__}).")
     name = model_size.removeprefix("openai-community/")
     name = _ALIASES.get(name, name)
     if name not in GPT2_PRESETS:
@@ -67,8 +97,9 @@ def validate_config(cfg: dict[str, Any]) -> None:
     """Raise ``ConfigError`` naming the problem if ``cfg`` cannot build a ``GPTModel``.
 
     Checks that every key of ``GPT_CONFIG_124M`` is present, that sizes are positive
-    integers, that ``emb_dim`` splits evenly across ``n_heads`` and that ``drop_rate`` is
-    a probability.
+    integers, that ``emb_dim`` splits evenly across ``n_heads``, that ``drop_rate`` is
+    a probability, and that the causal masks of ``context_length`` fit in ``MAX_MASK_BYTES``
+    (4 GiB), so that a huge ``context_length`` fails here rather than inside torch.
     """
     if not isinstance(cfg, dict):
         raise ConfigError(f"The model config must be a dict like GPT_CONFIG_124M; got {type(cfg).__name__}.")
@@ -80,6 +111,7 @@ def validate_config(cfg: dict[str, Any]) -> None:
         )
     for key in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
         _check_int(cfg, key, 1)
+    check_mask_size(cfg["context_length"], cfg["n_layers"], name="cfg['context_length']")
     if cfg["emb_dim"] % cfg["n_heads"] != 0:
         raise ConfigError(
             f"emb_dim ({cfg['emb_dim']}) must be divisible by n_heads ({cfg['n_heads']}) so that "

@@ -6,6 +6,11 @@ GPT-2 token IDs (2 bytes each: all 50,257 IDs fit in 16 bits) plus a small JSON 
 describing it, tokenizing pieces of text in several processes. ``TokenFileDataset`` reads
 windows straight from that file with ``np.memmap``: the operating system pages in only
 what a batch needs, so memory stays flat whatever the corpus size.
+
+A text tokenizes here exactly as ``train_val_loaders`` tokenizes it (and as the book does, with
+``allowed_special={"<|endoftext|>"}``): a literal ``<|endoftext|>`` in the text is token 50256
+on both paths. ``prepare_corpus`` never writes over its input or over a file it did not
+write (unless ``force=True``), and an error leaves no partial file behind.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .data import num_windows
-from .errors import DataNotFoundError, NotEnoughDataError
-from .tokenizer import ENDOFTEXT_ID, get_tokenizer
+from .errors import ChecksumError, DataNotFoundError, FileKindError, NotEnoughDataError
+from .safe_io import atomic_write, check_output_file, read_utf8_text
+from .tokenizer import ENDOFTEXT, ENDOFTEXT_ID, get_tokenizer
+from .validation import check_int, check_interval, check_path, check_str
 
 TOKEN_DTYPE = np.uint16
 FORMAT = "gptedu-tokens-v1"
@@ -54,6 +61,8 @@ def split_into_pieces(text: str, piece_chars: int = 1 << 20) -> list[str]:
     IDs of the pieces equal those of the whole text. A text without such a place stays in
     one piece.
     """
+    check_str("text", text, "Read a file with gptedu.load_text.")
+    check_int("piece_chars", piece_chars, 1)
     pieces, start = [], 0
     while len(text) - start > piece_chars:
         match = _BOUNDARY.search(text, start + piece_chars)
@@ -67,14 +76,24 @@ def split_into_pieces(text: str, piece_chars: int = 1 << 20) -> list[str]:
 
 def _iter_pieces(files: list[Path], piece_chars: int, separate_documents: bool) -> Iterator[tuple[str, bool]]:
     for path in files:
-        pieces = split_into_pieces(path.read_text(encoding="utf-8"), piece_chars)
+        pieces = split_into_pieces(read_utf8_text(path), piece_chars)  # not UTF-8: TextEncodingError naming the byte
         for i, piece in enumerate(pieces):
             yield piece, separate_documents and i == len(pieces) - 1
 
 
+def encode_text(text: str) -> list[int]:
+    """GPT-2's token IDs of ``text``, a literal ``<|endoftext|>`` being token 50256: the one tokenization of gptedu.
+
+    The book calls ``tokenizer.encode(text, allowed_special={"<|endoftext|>"})``, and so do
+    ``GPTDatasetV1`` and ``train_val_loaders``; the token-file path uses the same call, so a
+    text gives the same IDs whichever way it is trained on.
+    """
+    return get_tokenizer().encode(text, allowed_special={ENDOFTEXT})
+
+
 def _encode_piece(job: tuple[str, bool]) -> np.ndarray:
     piece, end_of_document = job
-    ids = get_tokenizer().encode_ordinary(piece)
+    ids = encode_text(piece)
     if end_of_document:
         ids.append(ENDOFTEXT_ID)  # marks where one document ends and the next begins
     return np.asarray(ids, dtype=TOKEN_DTYPE)
@@ -87,60 +106,78 @@ def prepare_corpus(
     piece_chars: int = 1 << 20,
     separate_documents: bool = True,
     progress: bool = True,
+    force: bool = False,
 ) -> dict:
     """Tokenize a text file or a folder of ``.txt`` files into ``output`` (uint16 token IDs) and ``output.json``.
 
     ``num_workers`` processes (default: all CPU cores) tokenize pieces of about
     ``piece_chars`` characters; the pieces are written in order. With
-    ``separate_documents`` an ``<|endoftext|>`` token follows each file. Returns the
-    metadata written to the JSON file (token count, files, format).
+    ``separate_documents`` an ``<|endoftext|>`` token follows each file. Refuses to write
+    over a source file (by any path), and over an existing file that ``prepare_corpus`` did
+    not write unless ``force=True``. Returns the metadata written to the JSON file.
     """
     from tqdm.auto import tqdm
 
-    files = _text_files(Path(source))
-    num_workers = num_workers or os.cpu_count() or 1
-    if num_workers < 1:
-        raise ValueError(f"num_workers must be at least 1; got {num_workers}.")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    files = _text_files(check_path("source", source))
+    if num_workers is None:
+        num_workers = os.cpu_count() or 1
+    check_int("num_workers", num_workers, 1, "Pass None for all CPU cores.")
+    check_int("piece_chars", piece_chars, 1)
+    output = check_path("output", output)
+    description = Path(str(output) + ".json")
+    check_output_file(output, files, force, ours=is_token_file)  # the text is never replaced by its own token IDs
+    check_output_file(description, files, force, ours=_is_description)
     total_chars = sum(p.stat().st_size for p in files)
-    jobs = _iter_pieces(files, piece_chars, separate_documents)
-    temporary = output.with_name(output.name + ".tmp")
-    num_tokens = 0
-    if num_workers == 1:
-        pool, results = None, map(_encode_piece, jobs)
-    else:
-        get_tokenizer()  # load it once here, so forked workers inherit it
-        # Linux: fork (workers start at once, sharing the loaded modules: measured 1.71x with 2 workers against
-        # 1.36x with spawn). Elsewhere spawn, the safe choice on macOS and the only one on Windows. The pool is
-        # started before the progress bar, whose monitor thread must not be running when the process forks.
-        pool = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(num_workers)
-        results = pool.imap(_encode_piece, jobs, chunksize=1)
-    try:
-        with open(temporary, "wb") as out, tqdm(total=total_chars, unit="B", unit_scale=True, desc="Tokenizing",
-                                                disable=not progress) as bar:
-            for ids in results:
-                out.write(ids.tobytes())
-                num_tokens += len(ids)
-                bar.update(min(piece_chars, bar.total - bar.n))
-    finally:
-        if pool is not None:
-            pool.terminate()  # all results are in, or an error (Ctrl-C) stops the workers at once
-            pool.join()
-    os.replace(temporary, output)
-    meta = {"format": FORMAT, "dtype": "uint16", "tokenizer": "gpt2", "num_tokens": num_tokens,
+    state = {"num_tokens": 0}
+
+    def write_tokens(temporary: Path) -> None:
+        jobs = _iter_pieces(files, piece_chars, separate_documents)
+        if num_workers == 1:
+            pool, results = None, map(_encode_piece, jobs)
+        else:
+            get_tokenizer()  # load it once here, so forked workers inherit it
+            # Linux: fork (workers start at once, sharing the loaded modules: measured 1.71x with 2 workers against
+            # 1.36x with spawn). Elsewhere spawn, the safe choice on macOS and the only one on Windows. The pool is
+            # started before the progress bar, whose monitor thread must not be running when the process forks.
+            pool = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(num_workers)
+            results = pool.imap(_encode_piece, jobs, chunksize=1)  # a file that is not UTF-8: its error comes back here
+        try:
+            with open(temporary, "wb") as out, tqdm(total=total_chars, unit="B", unit_scale=True, desc="Tokenizing",
+                                                    disable=not progress) as bar:
+                for ids in results:
+                    out.write(ids.tobytes())
+                    state["num_tokens"] += len(ids)
+                    bar.update(min(piece_chars, bar.total - bar.n))
+        finally:
+            if pool is not None:
+                pool.terminate()  # all results are in, or an error (Ctrl-C) stops the workers at once
+                pool.join()
+
+    atomic_write(output, write_tokens)  # an error or Ctrl-C removes the partial file; the old output stays
+    meta = {"format": FORMAT, "dtype": "uint16", "tokenizer": "gpt2", "num_tokens": state["num_tokens"],
             "files": [str(p) for p in files]}
-    Path(str(output) + ".json").write_text(json.dumps(meta, indent=2) + "\n")
+    atomic_write(description, lambda temporary: temporary.write_text(json.dumps(meta, indent=2) + "\n"))
     return meta
+
+
+def _is_description(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("format") == FORMAT
+    except (ValueError, OSError, AttributeError):
+        return False
 
 
 def open_token_file(path: str | os.PathLike) -> np.memmap:
     """Open a file written by ``prepare_corpus`` as a read-only ``np.memmap`` of uint16 token IDs."""
-    path = Path(path)
+    path = check_path("path", path)
+    if path.is_dir():
+        raise FileKindError(f"{path} is a folder, not a token file. Pass the file that `gptedu prepare` wrote.")
     if not path.is_file():
         raise DataNotFoundError(f"No token file at {path}. Create it with `gptedu prepare TEXT_OR_FOLDER {path}`.")
+    if path.stat().st_size == 0:
+        raise NotEnoughDataError(f"{path} is empty: it holds no tokens. Prepare it again from a text that is not empty.")
     if path.stat().st_size % np.dtype(TOKEN_DTYPE).itemsize:
-        raise ValueError(f"{path} has an odd number of bytes, so it is not a uint16 token file (truncated?). Prepare it again.")
+        raise ChecksumError(f"{path} has an odd number of bytes, so it is not a uint16 token file (truncated?). Prepare it again.")
     return np.memmap(path, dtype=TOKEN_DTYPE, mode="r")
 
 
@@ -154,9 +191,15 @@ class TokenFileDataset(Dataset):
 
     def __init__(self, path: str | os.PathLike, max_length: int, stride: int | None = None,
                  start: int = 0, end: int | None = None) -> None:
+        check_int("max_length", max_length, 1)
+        stride = max_length if stride is None else check_int("stride", stride, 1)
+        check_int("start", start, 0)
+        if end is not None:
+            check_int("end", end, start, "end is the index after the last token to use, at least start.")
+        self.path = Path(path)
         self.tokens = open_token_file(path)[start:end]  # a view: tokens [start, end) of the file, still on disk
         self.max_length = max_length
-        self.stride = stride or max_length
+        self.stride = stride
         if len(self) == 0:
             raise NotEnoughDataError(
                 f"max_length={max_length} needs at least {max_length + 1} tokens; {path} holds {len(self.tokens)}. "
@@ -170,7 +213,12 @@ class TokenFileDataset(Dataset):
         if not 0 <= idx < len(self):
             raise IndexError(f"window {idx} out of range for a dataset of {len(self)} windows")
         start = idx * self.stride
-        chunk = torch.from_numpy(self.tokens[start : start + self.max_length + 1].astype(np.int64))  # (max_length + 1,)
+        window = self.tokens[start : start + self.max_length + 1]
+        if int(window.max()) > ENDOFTEXT_ID:  # a uint16 reaches 65535; GPT-2's embedding has 50,257 rows
+            raise FileKindError(
+                f"{self.path} holds token ID {int(window.max())} near token {start:,}, outside GPT-2's vocabulary "
+                f"(0 to {ENDOFTEXT_ID}): it is not a token file that `gptedu prepare` wrote. Prepare it again from the text.")
+        chunk = torch.from_numpy(window.astype(np.int64))  # (max_length + 1,)
         return chunk[:-1], chunk[1:]
 
 
@@ -189,6 +237,9 @@ def create_token_file_loader(
     ``shuffle=True`` visits windows in random order; with ``num_samples`` it draws that many
     windows at random (with replacement) per pass, for corpora too large to go through once.
     """
+    check_int("batch_size", batch_size, 1)
+    if num_samples is not None:
+        check_int("num_samples", num_samples, 1, "Pass None to visit every window once per pass.")
     dataset = TokenFileDataset(path, max_length, stride)
     sampler = RandomSampler(dataset, replacement=True, num_samples=num_samples) if num_samples else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
@@ -214,6 +265,9 @@ def token_file_loaders(path: str | os.PathLike, context_length: int, batch_size:
     ``context_length``, the training loader shuffled without its last incomplete batch. The
     windows are read from disk through ``np.memmap`` as they are needed, so memory stays flat.
     """
+    check_int("context_length", context_length, 1)
+    check_int("batch_size", batch_size, 1)
+    check_interval("train_ratio", train_ratio, 0, 1, low_open=True, high_open=True, hint="The seed uses 0.90.")
     num_tokens = len(open_token_file(path))
     split = int(train_ratio * num_tokens)
     parts = {"training": (0, split), "validation": (split, num_tokens)}
@@ -242,9 +296,13 @@ def add_prepare_command(commands) -> None:
     prepare.add_argument("output", help="the token file to write (a .json description is written beside it)")
     prepare.add_argument("--workers", type=int, default=None, help="tokenizing processes (default: all CPU cores)")
     prepare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    prepare.add_argument("--force", action="store_true",
+                         help="replace OUTPUT even if it is not a token file that gptedu prepare wrote (never the source itself)")
 
 
 def run_prepare(args) -> None:
     """Run ``gptedu prepare`` with parsed arguments and print what was written."""
-    meta = prepare_corpus(args.source, args.output, num_workers=args.workers, progress=not args.no_progress)
+    if args.workers is not None:
+        check_int("--workers", args.workers, 1, "Leave it out to use all CPU cores.")
+    meta = prepare_corpus(args.source, args.output, num_workers=args.workers, progress=not args.no_progress, force=args.force)
     print(f"Wrote {meta['num_tokens']:,} tokens from {len(meta['files'])} file(s) to {args.output}.")

@@ -18,8 +18,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .download import download_file
-from .errors import ConfigError, DataNotFoundError, NotEnoughDataError
+from .errors import ArgumentTypeError, DataNotFoundError, NotEnoughDataError
 from .tokenizer import ENDOFTEXT, get_tokenizer
+from .validation import check_bool, check_int, check_interval, check_str, short_repr
 
 #: Named corpora that ``load_text`` can download: URL and published SHA-256.
 CORPORA: dict[str, dict[str, str]] = {
@@ -36,19 +37,26 @@ def load_text(name_or_path: str | os.PathLike = "the-verdict") -> str:
 
     ``load_text("the-verdict")`` gives the seed's short story (20,479 characters);
     ``load_text("notes.txt")`` reads a UTF-8 file. Raises ``DataNotFoundError`` for a name
-    that is neither a known corpus nor an existing file.
+    that is neither a known corpus nor an existing file, and ``TextEncodingError`` naming the
+    first byte that is not UTF-8 (or what the file is, when it is not text at all).
     """
+    from .safe_io import read_utf8_text
+    from .validation import check_path
+
     if isinstance(name_or_path, str) and name_or_path in CORPORA:
         corpus = CORPORA[name_or_path]
         path = download_file(corpus["url"], corpus["filename"], corpus["sha256"])
     else:
-        path = Path(name_or_path)
+        path = check_path("name_or_path", name_or_path, hint=f"Pass a corpus name ({', '.join(CORPORA)}) or a text file's path.")
+        if path.is_dir():
+            raise DataNotFoundError(f"{str(path)!r} is a folder, not a text file. Pass one text file (or, for a folder of "
+                                    "many .txt files, tokenize them into one token file with `gptedu prepare`).")
         if not path.is_file():
             raise DataNotFoundError(
                 f"No text file at {str(path)!r}, and it is not a known corpus name "
                 f"({', '.join(CORPORA)}). Check the path, or use one of those names."
             )
-    return Path(path).read_text(encoding="utf-8")
+    return read_utf8_text(Path(path))
 
 
 def num_windows(num_tokens: int, max_length: int, stride: int) -> int:
@@ -65,9 +73,7 @@ class GPTDatasetV1(Dataset):
     """
 
     def __init__(self, txt: str, tokenizer: tiktoken.Encoding, max_length: int, stride: int) -> None:
-        for name, value in (("max_length", max_length), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
+        check_window_args(txt, tokenizer, max_length, stride)  # clear errors for arguments that cannot work
         token_ids = tokenizer.encode(txt, allowed_special={ENDOFTEXT})
         self.token_ids = torch.tensor(token_ids, dtype=torch.long)  # (num_tokens,) the only copy
         self.max_length = max_length
@@ -100,8 +106,7 @@ def create_dataloader_v1(
     defaults as the seed. Raises ``NotEnoughDataError`` when the text yields no window, or
     too few for one batch while ``drop_last=True`` (the loader would silently be empty).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    check_loader_args(batch_size, shuffle, drop_last, num_workers)  # txt, max_length, stride: GPTDatasetV1 checks them
     dataset = GPTDatasetV1(txt, get_tokenizer(), max_length, stride)
     num_tokens = len(dataset.token_ids)
     if len(dataset) == 0:
@@ -133,8 +138,7 @@ def train_val_loaders(
     ``NotEnoughDataError`` that says whether to lower ``context_length`` or move
     ``train_ratio`` when either part is too short, instead of the seed's printed warning.
     """
-    if not 0.0 < train_ratio < 1.0:
-        raise ConfigError(f"train_ratio must be between 0 and 1 (the seed uses 0.90); got {train_ratio!r}.")
+    check_split_args(text, context_length, batch_size, train_ratio, num_workers)  # clear errors for bad settings
     split_idx = int(train_ratio * len(text))
     parts = {"training": text[:split_idx], "validation": text[split_idx:]}
     tokenizer = get_tokenizer()
@@ -155,5 +159,40 @@ def train_val_loaders(
 
 def count_tokens(data_loader: DataLoader) -> int:
     """Return how many input tokens one pass over ``data_loader`` yields (the seed's token count)."""
+    if not hasattr(data_loader, "__iter__"):
+        raise ArgumentTypeError(f"data_loader must be a DataLoader of (inputs, targets) batches; got "
+                                f"{short_repr(data_loader)} ({type(data_loader).__name__}).")
     return sum(input_batch.numel() for input_batch, _ in data_loader)
 
+
+def check_window_args(txt: str, tokenizer: tiktoken.Encoding, max_length: int, stride: int) -> None:
+    """Raise a clear gptedu error for a text, tokenizer, ``max_length`` or ``stride`` that ``GPTDatasetV1`` cannot use.
+
+    ``txt`` must be a ``str`` for tiktoken's tokenizers; another tokenizer (anything with an
+    ``encode`` method, like the stand-in of exercise 03.1 that takes a list of IDs) decides for itself.
+    """
+    if isinstance(tokenizer, (str, bytes)) or not callable(getattr(tokenizer, "encode", None)):
+        raise ArgumentTypeError(f"tokenizer must be a tokenizer such as get_tokenizer(); got {short_repr(tokenizer)} "
+                                f"({type(tokenizer).__name__}). The call is GPTDatasetV1(txt, tokenizer, max_length, stride).")
+    if isinstance(tokenizer, tiktoken.Encoding):
+        check_str("txt", txt, hint="Pass the text itself, e.g. load_text('the-verdict'), not its file name or bytes.")
+    check_int("max_length", max_length, 1, hint="It is the number of tokens per window: the model's context_length.")
+    check_int("stride", stride, 1, hint="It is how many tokens each window starts after the previous one.")
+
+
+def check_loader_args(batch_size: int, shuffle: bool, drop_last: bool, num_workers: int) -> None:
+    """Raise a clear gptedu error for a ``batch_size``, ``shuffle``, ``drop_last`` or ``num_workers`` that cannot work."""
+    check_int("batch_size", batch_size, 1, hint="The seed uses 4 in notebook 03 and 2 for training.")
+    check_bool("shuffle", shuffle)
+    check_bool("drop_last", drop_last)
+    check_int("num_workers", num_workers, 0, hint="0 loads the batches in the main process (the default).")
+
+
+def check_split_args(text: str, context_length: int, batch_size: int, train_ratio: float, num_workers: int) -> None:
+    """Raise a clear gptedu error for a setting ``train_val_loaders`` cannot use (before tokenizing anything)."""
+    check_str("text", text, hint="Pass the text itself, e.g. load_text('the-verdict').")
+    check_int("context_length", context_length, 1, hint="Use the model's cfg['context_length'], e.g. 256.")
+    check_int("batch_size", batch_size, 1, hint="The seed uses 2.")
+    check_interval("train_ratio", train_ratio, 0, 1, low_open=True, high_open=True,
+                   hint="It is the share of the text used for training; the seed uses 0.90.")
+    check_int("num_workers", num_workers, 0, hint="0 loads the batches in the main process (the default).")

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import ChecksumError, DataNotFoundError
+from .errors import ArgumentTypeError, ChecksumError, ConfigError, DataNotFoundError
+from .validation import check_float, check_text
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def cache_dir() -> Path:
@@ -42,8 +46,19 @@ def download_file(url: str, filename: str, sha256: str, timeout: float = 30.0) -
 
     A cached file is used only if its SHA-256 equals ``sha256``; a mismatching one is
     downloaded again. Raises ``DataNotFoundError`` (offline, not cached: says where to put
-    the file) or ``ChecksumError`` (the download is not the published file).
+    the file) or ``ChecksumError`` (the download is not the published file). An error, or
+    Ctrl-C, during the download removes the partial file.
     """
+    check_text("url", url)
+    check_text("filename", filename)
+    if Path(filename).name != filename or filename in (".", ".."):
+        raise ConfigError(f"filename must be a plain file name, without folders; got {filename!r}. It names the file in the cache.")
+    if not isinstance(sha256, str):
+        raise ArgumentTypeError(f"sha256 must be a str of 64 hexadecimal digits; got {sha256!r} ({type(sha256).__name__}).")
+    if not _SHA256_HEX.fullmatch(sha256.lower()):
+        raise ConfigError(f"sha256 must be 64 hexadecimal digits (a SHA-256); got {sha256!r}.")
+    sha256 = sha256.lower()
+    check_float("timeout", timeout, positive=True, hint="It is in seconds.")
     target = cache_dir() / filename
     if target.is_file():
         if sha256_of(target) == sha256:
@@ -52,10 +67,19 @@ def download_file(url: str, filename: str, sha256: str, timeout: float = 30.0) -
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.part")
     try:
+        _fetch_verified(url, filename, sha256, timeout, partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a cut connection, a wrong hash or Ctrl-C: no half file left in the cache
+        raise
+    os.replace(partial, target)
+    return target
+
+
+def _fetch_verified(url: str, filename: str, sha256: str, timeout: float, partial: Path, target: Path) -> None:
+    try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as file:
             shutil.copyfileobj(response, file)
     except (urllib.error.URLError, OSError) as error:
-        partial.unlink(missing_ok=True)
         raise DataNotFoundError(
             f"Could not download {filename} from {url} ({error}). If this machine is offline, "
             f"copy the file from a machine that has it to {target} (or set GPTEDU_CACHE_DIR to "
@@ -63,11 +87,8 @@ def download_file(url: str, filename: str, sha256: str, timeout: float = 30.0) -
         ) from error
     actual = sha256_of(partial)
     if actual != sha256:
-        partial.unlink()
         raise ChecksumError(
             f"The download of {filename} from {url} has SHA-256 {actual}, expected {sha256}: "
             "the connection was cut or the file changed. Run this again; if it keeps failing, "
             f"download it by hand and put it at {target}."
         )
-    os.replace(partial, target)
-    return target

@@ -17,21 +17,41 @@ from collections.abc import Iterator
 import torch
 import torch.nn as nn
 
-from .model import GPTModel
+from .errors import ConfigError, InvalidInputError
+from .model import GPTModel, model_context_length, model_vocab_size
 from .sampling import check_sampling_args, sample_next_token
+from .validation import check_bool, check_instance, check_int, check_int_or_none
 
 
-def _check_generation_args(idx: torch.Tensor, max_new_tokens: int, context_size: int) -> None:
-    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.shape[1] == 0:
-        shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
-        raise ValueError(
-            f"idx must be a (batch, num_tokens) tensor with at least one token; got {shape}. "
+def _check_generation_args(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, context_size: int,
+                           eos_id: int | None = None) -> None:
+    """The checks every generation function shares: the model, the prompt, the lengths and the end token."""
+    check_instance("model", model, nn.Module, "a torch model such as GPTModel(cfg)")
+    check_instance("idx", idx, torch.Tensor, "a (batch, num_tokens) tensor of token IDs",
+                   hint="Use text_to_token_ids(prompt, tokenizer) on a non-empty prompt.")
+    if idx.dim() != 2 or idx.shape[1] == 0:
+        raise InvalidInputError(
+            f"idx must be a (batch, num_tokens) tensor with at least one token; got {tuple(idx.shape)}. "
             "Use text_to_token_ids(prompt, tokenizer) on a non-empty prompt."
         )
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an integer >= 0; got {max_new_tokens!r}.")
-    if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1:
-        raise ValueError(f"context_size must be a positive integer (the model's context_length); got {context_size!r}.")
+    check_int("max_new_tokens", max_new_tokens, 0)
+    check_int("context_size", context_size, 1, hint="Pass the model's context_length: model.cfg['context_length'].")
+    context_length = model_context_length(model)
+    if context_length is not None and context_size > context_length:
+        raise ConfigError(
+            f"context_size={context_size} exceeds the model's context_length {context_length} (the positions "
+            f"model.pos_emb has), so the model could not read that many tokens. Pass context_size={context_length}, "
+            "i.e. model.cfg['context_length'], or less."
+        )
+    check_int_or_none("eos_id", eos_id, 0, hint="Use the tokenizer's end-of-text token (tokenizer.eot_token, 50256 "
+                                               "for GPT-2), or None to always generate max_new_tokens tokens.")
+    vocab_size = model_vocab_size(model)
+    if eos_id is not None and vocab_size is not None and eos_id >= vocab_size:
+        raise ConfigError(
+            f"eos_id={eos_id} is outside the model's vocabulary of {vocab_size} tokens (IDs 0 to {vocab_size - 1}), "
+            "so the model could never produce it and generation would never stop early. Use the tokenizer's "
+            "end-of-text token (tokenizer.eot_token, 50256 for GPT-2), or None."
+        )
 
 
 def generate_text_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, context_size: int) -> torch.Tensor:
@@ -40,7 +60,7 @@ def generate_text_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: in
     Each step feeds at most the last ``context_size`` tokens to the model and appends the
     token with the highest logit at the last position.
     """
-    _check_generation_args(idx, max_new_tokens, context_size)
+    _check_generation_args(model, idx, max_new_tokens, context_size)
     for _ in range(max_new_tokens):
         idx_cond = idx[:, -context_size:]  # (B, <= context_size): crop to what the model supports
         with torch.no_grad():
@@ -118,14 +138,13 @@ def generate_text(
     ``num_beams > 1`` runs ``beam_search`` and returns its best sequence; ``stream=True``
     returns an iterator that yields each step's new tokens, ``(batch, 1)``, as they are made.
     """
-    _check_generation_args(idx, max_new_tokens, context_size)
+    _check_generation_args(model, idx, max_new_tokens, context_size, eos_id)
     check_sampling_args(temperature, top_k, top_p)
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be an integer >= 1 (1 means no beam search); got {num_beams!r}.")
+    _check_run_args(idx, generator, use_cache, num_beams, stream)
     if num_beams > 1:
         if temperature != 0 or top_k is not None or top_p is not None or stream:
-            raise ValueError("Beam search is deterministic: use num_beams > 1 with temperature=0, no top_k or top_p, "
-                             "and stream=False.")
+            raise ConfigError("Beam search is deterministic: use num_beams > 1 with temperature=0, no top_k or top_p, "
+                              "and stream=False.")
         from .beam_search import beam_search  # noqa: PLC0415 (beam_search imports this module)
 
         best = beam_search(model, idx, max_new_tokens, context_size, num_beams=num_beams, eos_id=eos_id,
@@ -137,6 +156,22 @@ def generate_text(
         return steps
     new_tokens = list(steps)  # each (B, 1)
     return torch.cat([idx, *new_tokens], dim=1)
+
+
+def _check_run_args(idx: torch.Tensor, generator: torch.Generator | None, use_cache: bool, num_beams: int,
+                    stream: bool) -> None:
+    if generator is not None:
+        check_instance("generator", generator, torch.Generator, "a torch.Generator or None",
+                       hint="Make one with torch.Generator().manual_seed(123).")
+        if generator.device.type != idx.device.type:
+            raise ConfigError(
+                f"generator is on the {generator.device.type} device but idx (and so the model's logits) on "
+                f"{idx.device.type}; torch draws on the logits' device. Make it there: "
+                f"torch.Generator(device={str(idx.device)!r}).manual_seed(123)."
+            )
+    check_bool("use_cache", use_cache)
+    check_bool("stream", stream)
+    check_int("num_beams", num_beams, 1, hint="1 means no beam search.")
 
 
 def _generate_steps(model, idx, max_new_tokens, context_size, temperature, top_k, top_p, eos_id, generator,

@@ -25,8 +25,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import validate_config
-from .errors import ConfigError
+from .config import check_mask_size, validate_config
+from .errors import ArgumentTypeError, ConfigError, InvalidInputError
+from .validation import check_bool, check_instance, check_int, check_interval, short_repr
 
 
 class LayerKVCache:
@@ -63,6 +64,7 @@ class KVCache:
     """
 
     def __init__(self, n_layers: int) -> None:
+        check_int("n_layers", n_layers, 1, hint="Use model.new_kv_cache(), which knows the model's number of layers.")
         self.weights_t: dict[nn.Linear, torch.Tensor] = {}  # shared by the layers; see one_token_linear
         self.layers = [LayerKVCache(self.weights_t) for _ in range(n_layers)]
 
@@ -94,13 +96,24 @@ def one_token_linear(layer: nn.Linear, x: torch.Tensor, weights_t: dict | None) 
     return out if layer.bias is None else out + layer.bias
 
 
+def _check_attention_args(d_in: int, d_out: int, context_length: int, dropout: float, num_heads: int,
+                          qkv_bias: bool) -> None:
+    for name, value in (("d_in", d_in), ("d_out", d_out), ("context_length", context_length), ("num_heads", num_heads)):
+        check_int(name, value, 1)
+    if d_out % num_heads != 0:
+        raise ConfigError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads}), so that every head gets "
+                          "d_out // num_heads dimensions.")
+    check_interval("dropout", dropout, 0, 1, high_open=True, hint="The seed uses 0.1; 0 switches dropout off.")
+    check_bool("qkv_bias", qkv_bias)
+    check_mask_size(context_length)  # the (context_length, context_length) mask below
+
+
 class MultiHeadAttention(nn.Module):
     """Causal multi-head self-attention with separate query, key and value projections."""
 
     def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float, num_heads: int, qkv_bias: bool = False) -> None:
         super().__init__()
-        if d_out % num_heads != 0:
-            raise ConfigError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads}).")
+        _check_attention_args(d_in, d_out, context_length, dropout, num_heads, qkv_bias)
         self.d_out = d_out
         self.num_heads = num_heads
         self.head_dim = d_out // num_heads  # each head attends in a d_out // num_heads subspace
@@ -171,6 +184,7 @@ class LayerNorm(nn.Module):
 
     def __init__(self, emb_dim: int) -> None:
         super().__init__()
+        check_int("emb_dim", emb_dim, 1)
         self.eps = 1e-5  # keeps the division finite when the variance is 0
         self.scale = nn.Parameter(torch.ones(emb_dim))
         self.shift = nn.Parameter(torch.zeros(emb_dim))
@@ -205,6 +219,9 @@ class FeedForward(nn.Module):
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         super().__init__()
+        if not isinstance(cfg, dict) or "emb_dim" not in cfg:
+            raise ConfigError(f"FeedForward needs a config dict with 'emb_dim', like GPT_CONFIG_124M; got {short_repr(cfg)}.")
+        check_int("cfg['emb_dim']", cfg["emb_dim"], 1)
         self.layers = nn.Sequential(
             nn.Linear(cfg["emb_dim"], 4 * cfg["emb_dim"]),
             GELU(),
@@ -223,6 +240,7 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         super().__init__()
+        validate_config(cfg)
         self.att = MultiHeadAttention(
             d_in=cfg["emb_dim"],
             d_out=cfg["emb_dim"],
@@ -297,34 +315,54 @@ class GPTModel(nn.Module):
         return KVCache(len(self.trf_blocks))
 
     def _check_input(self, in_idx: torch.Tensor, num_past: int = 0) -> None:
-        if not isinstance(in_idx, torch.Tensor) or in_idx.dim() != 2:
-            shape = tuple(in_idx.shape) if isinstance(in_idx, torch.Tensor) else type(in_idx).__name__
-            raise ValueError(
-                f"GPTModel expects token IDs of shape (batch, num_tokens); got {shape}. "
+        if not isinstance(in_idx, torch.Tensor):
+            raise ArgumentTypeError(
+                f"GPTModel expects a tensor of token IDs of shape (batch, num_tokens); got {short_repr(in_idx)} "
+                f"({type(in_idx).__name__}). For one text use text_to_token_ids(text, tokenizer)."
+            )
+        if in_idx.dim() != 2:
+            raise InvalidInputError(
+                f"GPTModel expects token IDs of shape (batch, num_tokens); got {tuple(in_idx.shape)}. "
                 "For one text use text_to_token_ids(text, tokenizer), which adds the batch dimension."
             )
         if in_idx.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"Token IDs must be integers (torch.long); got dtype {in_idx.dtype}.")
+            raise InvalidInputError(f"Token IDs must be integers (torch.long); got dtype {in_idx.dtype}. "
+                                    "text_to_token_ids returns them so; convert with .long().")
         seq_len, context_length = in_idx.shape[1], self.pos_emb.num_embeddings
         if seq_len == 0:
-            raise ValueError("The input has no tokens: give the model at least one token ID.")
+            raise InvalidInputError("The input has no tokens: give the model at least one token ID "
+                                    f"(got shape {tuple(in_idx.shape)}; was the prompt an empty string?).")
         if num_past and num_past + seq_len > context_length:
-            raise ValueError(
+            raise InvalidInputError(
                 f"The KV cache holds {num_past} tokens; {seq_len} more exceed the model's context_length "
                 f"{context_length}. Start a new cache from the last {context_length} tokens."
             )
         if seq_len > context_length:
-            raise ValueError(
+            raise InvalidInputError(
                 f"The input has {seq_len} tokens but the model's context_length is {context_length}. "
                 f"Keep only the last {context_length} tokens: in_idx[:, -{context_length}:]."
             )
         low, high = int(in_idx.min()), int(in_idx.max())
         if low < 0 or high >= self.tok_emb.num_embeddings:
-            raise ValueError(
+            raise InvalidInputError(
                 f"Token IDs must lie in [0, {self.tok_emb.num_embeddings - 1}] (vocab_size "
                 f"{self.tok_emb.num_embeddings}); got values from {low} to {high}. Was the text encoded "
                 "with a different tokenizer?"
             )
+
+
+def model_context_length(model: nn.Module) -> int | None:
+    """The number of positions ``model`` has (``pos_emb``'s size: ``cfg["context_length"]``), or None if unknown."""
+    pos_emb = getattr(model, "pos_emb", None)
+    return pos_emb.num_embeddings if isinstance(pos_emb, nn.Embedding) else None
+
+
+def model_vocab_size(model: nn.Module) -> int | None:
+    """The number of logits ``model`` returns per position (its ``vocab_size``), or None if unknown."""
+    out_head, tok_emb = getattr(model, "out_head", None), getattr(model, "tok_emb", None)
+    if isinstance(out_head, nn.Linear):
+        return out_head.out_features
+    return tok_emb.num_embeddings if isinstance(tok_emb, nn.Embedding) else None
 
 
 def count_parameters(model: nn.Module, tied_output_head: bool = False) -> int:
@@ -334,6 +372,8 @@ def count_parameters(model: nn.Module, tied_output_head: bool = False) -> int:
     parameters while the book's untied model (context 1024) has 163,009,536. A model whose
     head already shares the embedding's tensor is counted correctly either way.
     """
+    check_instance("model", model, nn.Module, "a torch model such as GPTModel(cfg)")
+    check_bool("tied_output_head", tied_output_head)
     total = sum(p.numel() for p in model.parameters())  # a shared (tied) tensor is listed once
     already_tied = hasattr(model, "out_head") and model.out_head.weight is model.tok_emb.weight
     if tied_output_head and hasattr(model, "out_head") and not already_tied:

@@ -25,12 +25,17 @@ def add_download_command(commands) -> None:
 
 def run_download(args: argparse.Namespace) -> None:
     """Fetch and verify every requested size; print where each one is."""
+    from pathlib import Path
+
+    from .errors import ConfigError
     from .hub import hf_file, hf_weights_path
     from .openai_download import download_openai_gpt2
     from .pretrained import HF_REPOS, gpt2_size_name
 
-    for size in args.sizes:
-        name = gpt2_size_name(size)
+    names = [gpt2_size_name(size) for size in args.sizes]  # every name checked before the first download starts
+    if args.models_dir is not None and Path(args.models_dir).exists() and not Path(args.models_dir).is_dir():
+        raise ConfigError(f"--models-dir {args.models_dir} is a file, not a folder. Pass a folder (it is created if needed).")
+    for size, name in zip(args.sizes, names, strict=True):
         if args.source in ("huggingface", "both"):
             path = hf_weights_path(size)
             hf_file(HF_REPOS[name], "config.json", size)

@@ -19,7 +19,8 @@ from importlib import resources
 import tiktoken
 import torch
 
-from .errors import ChecksumError, DataNotFoundError
+from .errors import ArgumentTypeError, ChecksumError, DataNotFoundError, InvalidInputError
+from .validation import check_path, check_str, check_token_ids, short_repr
 
 ENDOFTEXT = "<|endoftext|>"
 ENDOFTEXT_ID = 50256
@@ -78,6 +79,8 @@ def seed_tiktoken_cache(cache_dir: str | None = None) -> list[str]:
     correctly are left alone. Returns the paths written. Raises ``DataNotFoundError`` if the
     package is not installed, ``ChecksumError`` if its files are not GPT-2's.
     """
+    if cache_dir is not None and cache_dir != "":
+        cache_dir = str(check_path("cache_dir", cache_dir, hint="Leave it unset to use tiktoken's own cache folder."))
     cache_dir = cache_dir or tiktoken_cache_dir()
     if cache_dir is None:
         raise DataNotFoundError("TIKTOKEN_CACHE_DIR is empty, which switches tiktoken's cache off; unset it.")
@@ -119,24 +122,55 @@ def _sha256_file(path: str) -> str:
         return hashlib.sha256(file.read()).hexdigest()
 
 
+def check_tokenizer(tokenizer: object, function: str) -> None:
+    """Raise ``ArgumentTypeError`` unless ``tokenizer`` has ``encode`` and ``decode`` (a ``str`` has only the first)."""
+    if not (hasattr(tokenizer, "encode") and hasattr(tokenizer, "decode")):
+        raise ArgumentTypeError(
+            f"tokenizer must be a tokenizer with encode and decode, such as get_tokenizer(); got "
+            f"{short_repr(tokenizer)} ({type(tokenizer).__name__}). The call is {function}(..., get_tokenizer())."
+        )
+
+
 def text_to_token_ids(text: str, tokenizer: tiktoken.Encoding) -> torch.Tensor:
-    """Encode ``text`` into a ``(1, num_tokens)`` tensor of token IDs (batch dimension added).
+    """Encode ``text`` into a ``(1, num_tokens)`` tensor of token IDs (``torch.long``, batch dimension added).
 
-    ``<|endoftext|>`` is allowed and becomes token 50256, as in the seed.
+    ``<|endoftext|>`` is allowed and becomes token 50256, as in the seed. The empty string gives
+    a ``(1, 0)`` tensor: it is a text with no tokens, and the functions that need at least one
+    token (``generate_text``, ``GPTModel``) say so themselves. Raises ``ArgumentTypeError`` when
+    ``text`` is not a ``str`` (``bytes`` must be decoded first).
     """
+    check_str("text", text, hint="The call is text_to_token_ids(text, tokenizer).")
+    check_tokenizer(tokenizer, "text_to_token_ids")
     encoded = tokenizer.encode(text, allowed_special={ENDOFTEXT})
-    return torch.tensor(encoded).unsqueeze(0)  # (1, num_tokens): add the batch dimension
+    # dtype given: torch.tensor([]) alone would be float32, which no embedding accepts
+    return torch.tensor(encoded, dtype=torch.long).unsqueeze(0)  # (1, num_tokens): add the batch dimension
 
 
-def token_ids_to_text(token_ids: torch.Tensor, tokenizer: tiktoken.Encoding) -> str:
-    """Decode a ``(1, num_tokens)`` (or ``(num_tokens,)``) tensor of token IDs back to text."""
+def token_ids_to_text(token_ids: torch.Tensor | list[int], tokenizer: tiktoken.Encoding) -> str:
+    """Decode a ``(1, num_tokens)`` or ``(num_tokens,)`` tensor (or list) of token IDs back to text.
+
+    Raises ``InvalidInputError`` for a batch of several sequences, float IDs, or an ID outside
+    the tokenizer's vocabulary (naming the ID and the vocabulary size), instead of tiktoken's
+    ``KeyError`` or ``OverflowError``.
+    """
+    token_ids = _decodable_ids(token_ids, tokenizer)  # a tensor; clear errors for IDs the tokenizer cannot decode
     if token_ids.dim() == 2 and token_ids.shape[0] != 1:
-        raise ValueError(
+        raise InvalidInputError(
             f"token_ids_to_text decodes one sequence, but got a batch of {token_ids.shape[0]}. "
             "Decode each row: [token_ids_to_text(row, tokenizer) for row in token_ids]."
         )
     if token_ids.dim() > 2:
-        raise ValueError(f"token_ids_to_text decodes one sequence of shape (1, num_tokens) or (num_tokens,); "
-                         f"got shape {tuple(token_ids.shape)}.")
+        raise InvalidInputError(f"token_ids_to_text decodes one sequence of shape (1, num_tokens) or (num_tokens,); "
+                                f"got shape {tuple(token_ids.shape)}.")
     flat = token_ids.reshape(-1)  # (num_tokens,): the batch dimension removed; a single ID stays a list of one
     return tokenizer.decode(flat.tolist())
+
+
+def _decodable_ids(token_ids: torch.Tensor | list[int], tokenizer: tiktoken.Encoding) -> torch.Tensor:
+    check_tokenizer(tokenizer, "token_ids_to_text")
+    vocab_size = getattr(tokenizer, "n_vocab", 2**63 - 1)  # tiktoken: 50257 for GPT-2
+    return check_token_ids(
+        "token_ids", token_ids, vocab_size,
+        hint="The tokenizer cannot decode it: were the IDs made by another tokenizer, or by a model whose "
+             "vocab_size is larger than the tokenizer's?",
+    )

@@ -87,9 +87,8 @@ def check_device_name(name: str, value: Any, hint: str = "") -> str:
 
 
 def check_text(name: str, value: Any, hint: str = "") -> str:
-    """Return ``value`` if it is a non-empty string; raise a clear error otherwise."""
-    if not isinstance(value, str):
-        raise ArgumentTypeError(f"{name} must be a string; got {value!r} ({type(value).__name__}).{_tail(hint)}")
+    """Return ``value`` if it is a string with more than white space (``check_str``, then not empty)."""
+    check_str(name, value, hint)
     if not value.strip():
         raise ConfigError(f"{name} must not be empty; got {value!r}.{_tail(hint)}")
     return value

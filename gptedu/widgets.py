@@ -17,8 +17,11 @@ import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
 
+from .errors import NotEnoughDataError
+from .model import model_context_length
 from .sampling import check_sampling_args, next_token_probs
 from .tokenizer import text_to_token_ids
+from .validation import check_instance, check_int, check_str
 
 
 @dataclass
@@ -41,9 +44,10 @@ def next_token_distribution(
     num_tokens: int = 10,
 ) -> NextTokenDistribution:
     """The distribution ``generate_text`` would sample the token after ``prompt`` from (``temperature=0``: greedy)."""
+    _check_explorer_args(model, prompt, num_tokens)
     check_sampling_args(temperature, top_k, top_p)
-    idx = text_to_token_ids(prompt, tokenizer)  # (1, T); raises on an empty prompt
-    context_size = model.pos_emb.num_embeddings if hasattr(model, "pos_emb") else idx.shape[1]
+    idx = text_to_token_ids(prompt, tokenizer)  # (1, T)
+    context_size = model_context_length(model) or idx.shape[1]
     with torch.no_grad():
         logits = model(idx[:, -context_size:])[0, -1]  # (vocab_size,)
     probs = next_token_probs(logits, temperature, top_k, top_p)
@@ -52,8 +56,18 @@ def next_token_distribution(
     return NextTokenDistribution(probs, ids, [tokenizer.decode([i]) for i in ids], top.values.tolist())
 
 
+def _check_explorer_args(model: nn.Module, prompt: str, num_tokens: int) -> None:
+    check_instance("model", model, nn.Module, "a torch model such as GPTModel(cfg)")
+    check_str("prompt", prompt)
+    if not prompt:
+        raise NotEnoughDataError("prompt is empty: the model needs at least one token to predict the next one. "
+                                 "Pass a start such as 'Every effort moves you'.")
+    check_int("num_tokens", num_tokens, 1, hint="It is how many of the most likely tokens to show, e.g. 10.")
+
+
 def plot_next_token_distribution(dist: NextTokenDistribution, title: str = "Next-token distribution") -> Figure:
     """A bar chart of the most likely next tokens and their probabilities."""
+    check_instance("dist", dist, NextTokenDistribution, "a NextTokenDistribution from next_token_distribution(...)")
     fig = Figure(figsize=(7, 3))
     ax = fig.subplots()
     labels = [repr(token) for token in dist.top_tokens]  # repr shows leading spaces and newlines
@@ -72,6 +86,8 @@ class SamplingExplorer:
     """Sliders for temperature, top-k and top-p over ``prompt``; call ``widget()`` to build and show them."""
 
     def __init__(self, model: nn.Module, tokenizer: Any, prompt: str, num_tokens: int = 10, seed: int = 123) -> None:
+        _check_explorer_args(model, prompt, num_tokens)
+        check_int("seed", seed, 0)
         self.model, self.tokenizer, self.prompt = model.eval(), tokenizer, prompt
         self.num_tokens = num_tokens
         self.generator = torch.Generator().manual_seed(seed)  # samples reproducible from the first slider move
@@ -81,6 +97,7 @@ class SamplingExplorer:
 
         ``top_k=0`` and ``top_p=1.0`` mean "off", as on the sliders.
         """
+        check_int("top_k", top_k, 0, hint="0 switches top-k off, as on the slider.")
         top_k_or_none = None if top_k == 0 else top_k
         dist = next_token_distribution(self.model, self.prompt, self.tokenizer, temperature, top_k_or_none, top_p,
                                        self.num_tokens)

@@ -8,7 +8,7 @@ several beam widths, length penalties and early-stopping modes, with and without
 import pytest
 import torch
 
-from gptedu import generate_text, generate_text_simple
+from gptedu import ArgumentTypeError, ConfigError, generate_text, generate_text_simple
 from gptedu.beam_search import Beam, beam_search
 from gptedu.pretrained import load_gpt2
 
@@ -114,9 +114,9 @@ def test_zero_new_tokens_returns_the_prompt(models):
     assert torch.equal(beam_search(model, prompt(), 0, 64, num_beams=3), prompt())
 
 
-@pytest.mark.parametrize("num_beams", [0, -1, 2.0])
-def test_num_beams_must_be_a_positive_integer(models, num_beams):
-    with pytest.raises(ValueError, match="num_beams must be an integer >= 1"):
+@pytest.mark.parametrize(("num_beams", "error"), [(0, ConfigError), (-1, ConfigError), (2.0, ArgumentTypeError)])
+def test_num_beams_must_be_a_positive_integer(models, num_beams, error):
+    with pytest.raises(error, match=f"num_beams must be .*integer; got {num_beams}"):
         beam_search(models[1], prompt(), 5, 64, num_beams=num_beams)
 
 

@@ -134,7 +134,8 @@ def test_impossible_model_config_exits_with_2_and_says_what_to_change(small_corp
     code, _, err = run_main(["train", *TINY, "--emb-dim", "30", "--n-heads", "4", "--corpus", str(small_corpus),
                              "--out-dir", str(tmp_path / "run")])
     assert code == 2
-    assert "emb_dim (30) must be divisible by n_heads (4)" in err
+    assert "--emb-dim 30 must be divisible by --n-heads 4" in err
+    assert "for example --n-heads 3" in err
 
 
 def test_context_longer_than_the_text_exits_with_2_and_says_what_to_change(small_corpus, tmp_path):
@@ -148,10 +149,10 @@ def test_context_longer_than_the_text_exits_with_2_and_says_what_to_change(small
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--epochs", "0"], "num_epochs must be a positive integer; got 0"),
-        (["--eval-freq", "0"], "eval_freq must be a positive integer; got 0"),
-        (["--batch-size", "0"], "batch_size must be a positive integer; got 0"),
-        (["--train-ratio", "1.5"], "train_ratio must be between 0 and 1"),
+        (["--epochs", "0"], "--epochs must be a positive integer; got 0"),
+        (["--eval-freq", "0"], "--eval-freq must be a positive integer; got 0"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer; got 0"),
+        (["--train-ratio", "1.5"], "--train-ratio must be a number in (0, 1); got 1.5"),
         (["--schedule", "warmup-cosine", "--warmup-steps", "1000"], "warmup_steps must be between 0 and the number of steps"),
         (["--compile"], "--compile is part of the fast path: add --fast"),
         (["--accumulation-steps", "2"], "--accumulation-steps only work with --schedule warmup-cosine"),
@@ -168,7 +169,9 @@ def test_unavailable_device_exits_with_2_and_a_message(small_corpus, tmp_path, m
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     code, _, err = run_main(["train", *TINY, "--device", "cuda", "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run")])
     assert code == 2
-    assert "Device 'cuda' is not available on this machine" in err
+    assert_one_line(err)
+    assert err.startswith("gptedu: error: --device cuda: Device 'cuda' ")
+    assert "is not available on this machine" in err
 
 
 def test_interrupted_training_saves_the_weights_so_far(small_corpus, tmp_path, monkeypatch):
@@ -181,6 +184,7 @@ def test_interrupted_training_saves_the_weights_so_far(small_corpus, tmp_path, m
     code, lines, _ = run_main(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run")])
     assert code == 130
     assert (tmp_path / "run" / "model_interrupted.pth").is_file()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["emb_dim"] == 32  # load_model finds it beside the weights
     assert lines[-1].startswith("Interrupted: the weights so far are saved in")
 
 
@@ -234,3 +238,205 @@ def test_accumulation_steps_train_with_the_warmup_cosine_loop(small_corpus, tmp_
                                  "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run")])
     assert code == 0, err
     assert any(EVAL_LINE.match(line) for line in lines)
+
+
+# ---------------------------------------------------------------- bad input: one line, the flag's name, exit code 2
+
+
+@pytest.fixture
+def nothing_may_load(monkeypatch):
+    """Make loading a text, building a model or setting up a device fail the test: flags are checked before."""
+    import gptedu.data
+    import gptedu.distributed
+    import gptedu.model
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("something was loaded before the flags were checked")
+
+    for module, name in ((gptedu.data, "load_text"), (gptedu.model, "GPTModel"), (gptedu.distributed, "init_distributed")):
+        monkeypatch.setattr(module, name, loaded)
+
+
+def run_cli(argv):
+    """Run main(argv), also when argparse exits; return the exit code and stderr."""
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit:
+            code = exit.code
+    return code, err.getvalue()
+
+
+def assert_one_line(err, start="gptedu: error: "):
+    assert err.startswith(start), err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert "Traceback" not in err
+
+
+WC = ["--schedule", "warmup-cosine"]
+BAD_TRAIN_FLAGS = [
+    (["--checkpoint-every", "0"], "--checkpoint-every must be a positive integer; got 0"),
+    ([*WC, "--accumulation-steps", "0"], "--accumulation-steps must be a positive integer; got 0"),
+    (["--lr", "nan"], "--lr must be a finite number; got nan"),
+    (["--lr", "-1"], "--lr must be greater than 0; got -1.0"),
+    (["--lr", "inf"], "--lr must be a finite number; got inf"),
+    (["--device", "tpu"], "--device must be 'cpu', 'cuda', 'cuda:N' (N: a GPU number) or 'mps'; got 'tpu'"),
+    (["--device", "cuda:x"], "--device must be 'cpu', 'cuda', 'cuda:N'"),
+    (["--epochs", "0"], "--epochs must be a positive integer; got 0"),
+    (["--batch-size", "-2"], "--batch-size must be a positive integer; got -2"),
+    (["--context-length", "0"], "--context-length must be a positive integer; got 0"),
+    (["--n-layers", "0"], "--n-layers must be a positive integer; got 0"),
+    (["--n-heads", "0"], "--n-heads must be a positive integer; got 0"),
+    (["--emb-dim", "30", "--n-heads", "4"], "--emb-dim 30 must be divisible by --n-heads 4"),
+    (["--drop-rate", "1.0"], "--drop-rate must be a number in [0, 1); got 1.0"),
+    (["--train-ratio", "0"], "--train-ratio must be a number in (0, 1); got 0.0"),
+    (["--train-ratio", "nan"], "--train-ratio must be a finite number; got nan"),
+    (["--weight-decay", "-0.1"], "--weight-decay must be >= 0; got -0.1"),
+    (["--eval-freq", "0"], "--eval-freq must be a positive integer; got 0"),
+    (["--eval-iter", "0"], "--eval-iter must be a positive integer; got 0"),
+    (["--seed", "-1"], "--seed must be an integer >= 0; got -1"),
+    (["--start-context", ""], "--start-context must not be empty; got ''"),
+    ([*WC, "--warmup-steps", "-1"], "--warmup-steps must be an integer >= 0; got -1"),
+    ([*WC, "--initial-lr=-1e-5"], "--initial-lr must be >= 0; got -1e-05"),
+    ([*WC, "--min-lr", "nan"], "--min-lr must be a finite number; got nan"),
+    ([*WC, "--max-norm", "0"], "--max-norm must be greater than 0; got 0.0"),
+    (["--max-norm", "1"], "--max-norm only work with --schedule warmup-cosine"),
+    (["--compile"], "--compile is part of the fast path: add --fast"),
+    (["--corpus", "no-such-corpus"], "--corpus no-such-corpus: no such file, and it is not a known corpus name (the-verdict)"),
+    (["--resume", "no-such.safetensors"], "--resume no-such.safetensors: no such file."),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), BAD_TRAIN_FLAGS, ids=[" ".join(flags) for flags, _ in BAD_TRAIN_FLAGS])
+def test_a_flag_that_cannot_work_is_one_line_naming_it_before_anything_loads(small_corpus, tmp_path, nothing_may_load,
+                                                                             flags, message):
+    code, err = run_cli(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run"), *flags])
+    assert code == 2
+    assert_one_line(err)
+    assert err.startswith(f"gptedu: error: {message}")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--epochs", "abc"], "gptedu train: error: argument --epochs: invalid int value: 'abc'. See `gptedu train --help`."),
+    (["--lr", "fast"], "gptedu train: error: argument --lr: invalid float value: 'fast'. See `gptedu train --help`."),
+    (["--schedule", "cosine"], "gptedu train: error: argument --schedule: invalid choice: 'cosine'"),
+    (["--epochz", "3"], "gptedu: error: unrecognized arguments: --epochz 3. See `gptedu --help`."),  # the main parser's
+])
+def test_a_flag_argparse_cannot_read_is_one_line_too(nothing_may_load, flags, message):
+    code, err = run_cli(["train", *flags])
+    assert code == 2
+    assert_one_line(err, start=message.split(":")[0] + ": error: ")
+    assert message in err
+
+
+def test_resume_from_a_file_that_is_not_a_checkpoint_says_what_it_is(small_corpus, small_model, tmp_path, nothing_may_load):
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    torch.save(small_model.state_dict(), tmp_path / "model.pth")
+    for path, kind in ((small_corpus, "a text file (it starts with "), (tmp_path / "model.pth", "a PyTorch file written by torch.save")):
+        code, err = run_cli(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run"), "--resume", str(path)])
+        assert code == 2
+        assert_one_line(err)
+        assert err.startswith(f"gptedu: error: --resume needs a training checkpoint that `gptedu train --checkpoint` wrote; "
+                              f"{path} is {kind}")
+
+
+def test_out_dir_that_is_a_file_or_corpus_that_is_a_folder(small_corpus, tmp_path, nothing_may_load):
+    code, err = run_cli(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(small_corpus)])
+    assert (code, err) == (2, f"gptedu: error: --out-dir {small_corpus} is a file, not a folder. Pass a folder name "
+                              "(it is created if needed).\n")
+    code, err = run_cli(["train", *TINY, "--corpus", str(tmp_path), "--out-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert_one_line(err)
+    assert err.startswith(f"gptedu: error: --corpus {tmp_path} is a folder. Pass one text file, or tokenize")
+
+
+def test_train_does_not_overwrite_files_it_did_not_write_without_force(small_corpus, tmp_path, nothing_may_load):
+    from gptedu.cli import check_train_args
+
+    out_dir = tmp_path / "mine"
+    out_dir.mkdir()
+    (out_dir / "model.pth").write_bytes(b"my own weights")
+    argv = ["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(out_dir)]
+    code, err = run_cli(argv)
+    assert code == 2
+    assert_one_line(err)
+    assert err.startswith(f"gptedu: error: --out-dir {out_dir} already holds model.pth, which gptedu train did not write")
+    assert "add --force" in err
+    assert (out_dir / "model.pth").read_bytes() == b"my own weights"
+    check_train_args(build_parser().parse_args([*argv, "--force"]))  # asked for: no error
+    (out_dir / "config.json").write_text(json.dumps(GPT_CONFIG_124M))  # an earlier run's folder: written over as before
+    check_train_args(build_parser().parse_args(argv))
+
+
+def test_train_refuses_a_corpus_inside_its_own_outputs(tmp_path, verdict, nothing_may_load):
+    out_dir = tmp_path / "run"
+    out_dir.mkdir()
+    (out_dir / "history.json").write_text(verdict[:4000])
+    code, err = run_cli(["train", *TINY, "--corpus", str(out_dir / "history.json"), "--out-dir", str(out_dir), "--force"])
+    assert code == 2
+    assert_one_line(err)
+    assert "is one of the files gptedu train writes into --out-dir" in err
+
+
+def test_a_corpus_that_is_not_utf8_is_one_line_with_the_byte(tmp_path):
+    corpus = tmp_path / "latin.txt"
+    corpus.write_bytes(b"Every effort moves you\nto caf\xe9s\n" * 10)
+    code, err = run_cli(["train", *TINY, "--corpus", str(corpus), "--out-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert_one_line(err)
+    assert err.startswith(f"gptedu: error: {corpus} is not UTF-8 text: byte 0xE9 at byte offset 29 (line 2)")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["prepare", "SRC", "OUT", "--workers", "-1"], "--workers must be a positive integer; got -1"),
+    (["prepare", "SRC", "OUT", "--workers", "0"], "--workers must be a positive integer; got 0"),
+    (["prepare", "SRC", "SRC"], "Refused to write SRC: it is the input file itself"),
+    (["download", "999M"], "Unknown GPT-2 size '999M'"),
+    (["download", "124M", "--source", "openai", "--models-dir", "SRC"], "--models-dir SRC is a file, not a folder"),
+])
+def test_prepare_and_download_bad_input_is_one_line(small_corpus, tmp_path, argv, message):
+    argv = [str(small_corpus) if a == "SRC" else str(tmp_path / "out.bin") if a == "OUT" else a for a in argv]
+    code, err = run_cli(argv)
+    assert code == 2
+    assert_one_line(err)
+    assert message.replace("SRC", str(small_corpus)) in err
+    assert small_corpus.read_text(encoding="utf-8").startswith("I HAD always thought")
+    assert not (tmp_path / "out.bin").exists()
+
+
+def test_a_file_system_error_is_one_line_with_exit_code_1(small_corpus, tmp_path, monkeypatch):
+    import gptedu.corpus
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gptedu.corpus, "atomic_write", disk_full)
+    code, err = run_cli(["prepare", str(small_corpus), str(tmp_path / "out.bin"), "--workers", "1", "--no-progress"])
+    assert code == 1
+    assert err == "gptedu: error: [Errno 28] No space left on device (add --debug for the traceback)\n"
+
+
+def test_the_real_command_prints_one_line_and_debug_shows_the_traceback(tmp_path):
+    command = [sys.executable, "-m", "gptedu", "train", "--lr", "nan", "--out-dir", str(tmp_path / "run")]
+    plain = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 2
+    assert plain.stderr == "gptedu: error: --lr must be a finite number; got nan. The seed uses 0.0004.\n"
+    debug = subprocess.run([*command, "--debug"], capture_output=True, text=True, timeout=300)
+    assert debug.returncode == 1
+    assert debug.stderr.startswith("Traceback (most recent call last):")
+    assert debug.stderr.rstrip().endswith("gptedu.errors.ConfigError: --lr must be a finite number; got nan. The seed uses 0.0004.")
+
+
+def test_train_on_a_text_with_endoftext_counts_the_tokens_the_loaders_use(tmp_path, verdict, tokenizer):
+    from gptedu import GPTDatasetV1
+
+    text = verdict[:2000] + "<|endoftext|>" + verdict[2000:4000]
+    corpus = tmp_path / "two.txt"
+    corpus.write_text(text, encoding="utf-8")
+    code, lines, err = run_main(["train", *TINY, "--corpus", str(corpus), "--eval-freq", "50", "--out-dir", str(tmp_path / "run")])
+    assert code == 0, err
+    ids = GPTDatasetV1(text, tokenizer, 32, 32).token_ids.tolist()
+    assert ids.count(50256) == 1
+    assert lines[1] == f"Tokens: {len(ids)}"

@@ -176,3 +176,158 @@ def test_gptedu_train_reads_a_token_file_from_disk(verdict_tokens, tmp_path, cap
     assert any(line.startswith("Ep 1 (Step 000000): Train loss") for line in lines)
     model = GPTModel(json.loads((out_dir / "config.json").read_text()))
     model.load_state_dict(torch.load(out_dir / "model.pth", map_location="cpu", weights_only=True), strict=True)
+
+
+# ---------------------------------------------------------------- nothing lost, one tokenization
+
+
+TEXT_WITH_ENDOFTEXT = "First story ends here.<|endoftext|>A second story begins.\nIt goes on <|endoftext|> and on.\n" * 30
+
+
+def test_a_literal_endoftext_is_token_50256_on_both_paths(tmp_path):
+    from gptedu import GPTDatasetV1
+
+    path = tmp_path / "stories.txt"
+    path.write_text(TEXT_WITH_ENDOFTEXT, encoding="utf-8")
+    prepare_corpus(path, tmp_path / "stories.bin", num_workers=1, piece_chars=50, separate_documents=False, progress=False)
+    token_file = open_token_file(tmp_path / "stories.bin").tolist()
+    text_path = GPTDatasetV1(load_text(path), get_tokenizer(), 4, 4).token_ids.tolist()  # what train_val_loaders tokenizes
+    assert token_file == text_path
+    assert token_file.count(ENDOFTEXT_ID) == 60
+    assert token_file[:6] == [5962, 1621, 5645, 994, 13, ENDOFTEXT_ID]
+
+
+@pytest.mark.parametrize("piece_chars", [1, 13, 200])
+def test_pieces_with_endoftext_tokenize_as_the_whole_text(piece_chars):
+    from gptedu.corpus import encode_text
+
+    pieces = split_into_pieces(TEXT_WITH_ENDOFTEXT, piece_chars)
+    assert [i for piece in pieces for i in encode_text(piece)] == encode_text(TEXT_WITH_ENDOFTEXT)
+
+
+def test_prepare_refuses_to_write_over_its_own_source(tmp_path, capsys):
+    from gptedu.cli import main
+
+    source = tmp_path / "mytext.txt"
+    source.write_text("Every effort moves you", encoding="utf-8")
+    (tmp_path / "alias.bin").symlink_to(source)
+    for output in (source, tmp_path / "alias.bin", tmp_path / "sub" / ".." / "mytext.txt"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        assert main(["prepare", str(source), str(output), "--workers", "1", "--no-progress", "--force"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"gptedu: error: Refused to write {output}: it is the input file itself") and err.count("\n") == 1
+    assert source.read_text(encoding="utf-8") == "Every effort moves you"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alias.bin", "mytext.txt", "sub"]
+
+
+def test_prepare_refuses_a_source_file_of_a_folder_as_output(tmp_path):
+    from gptedu.errors import OverwriteRefusedError
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Hello world.", encoding="utf-8")
+    with pytest.raises(OverwriteRefusedError, match="it is the input file itself"):
+        prepare_corpus(tmp_path / "docs", tmp_path / "docs" / "a.txt", num_workers=1, progress=False, force=True)
+    assert (tmp_path / "docs" / "a.txt").read_text(encoding="utf-8") == "Hello world."
+
+
+def test_prepare_overwrites_only_its_own_files_unless_forced(tmp_path):
+    from gptedu.errors import OverwriteRefusedError
+
+    (tmp_path / "story.txt").write_text("Every effort moves you", encoding="utf-8")
+    (tmp_path / "notes.bin").write_text("someone else's file", encoding="utf-8")
+    with pytest.raises(OverwriteRefusedError, match=r"Refused to overwrite .*notes.bin: it exists and gptedu did not write it"):
+        prepare_corpus(tmp_path / "story.txt", tmp_path / "notes.bin", num_workers=1, progress=False)
+    assert (tmp_path / "notes.bin").read_text(encoding="utf-8") == "someone else's file"
+    prepare_corpus(tmp_path / "story.txt", tmp_path / "notes.bin", num_workers=1, progress=False, force=True)
+    assert open_token_file(tmp_path / "notes.bin").tolist() == [6109, 3626, 6100, 345, 50256]
+    prepare_corpus(tmp_path / "story.txt", tmp_path / "notes.bin", num_workers=1, progress=False)  # its own: no force needed
+
+
+def test_prepare_refuses_a_foreign_json_beside_the_output(tmp_path):
+    from gptedu.errors import OverwriteRefusedError
+
+    (tmp_path / "story.txt").write_text("Every effort moves you", encoding="utf-8")
+    (tmp_path / "out.bin.json").write_text('{"my": "settings"}')
+    with pytest.raises(OverwriteRefusedError, match="out.bin.json"):
+        prepare_corpus(tmp_path / "story.txt", tmp_path / "out.bin", num_workers=1, progress=False)
+    assert not (tmp_path / "out.bin").exists()
+
+
+def test_prepare_into_a_folder_is_a_one_line_error(tmp_path, capsys):
+    from gptedu.cli import main
+
+    (tmp_path / "story.txt").write_text("Every effort moves you", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    assert main(["prepare", str(tmp_path / "story.txt"), str(tmp_path / "out"), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (f"gptedu: error: {tmp_path / 'out'} is a folder; the output must be a file name, "
+                                       f"for example {tmp_path / 'out' / 'corpus.bin'}.\n")
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_a_file_that_is_not_utf8_is_named_with_its_byte_and_nothing_is_left_behind(tmp_path, num_workers):
+    from gptedu.errors import TextEncodingError
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Hello world.\n" * 500, encoding="utf-8")
+    (tmp_path / "docs" / "b.txt").write_bytes(b"Line one\nCaf\xe9 au lait\n")  # Latin-1
+    (tmp_path / "out.bin").write_bytes(b"")  # stays as it was
+    with pytest.raises(TextEncodingError) as excinfo:
+        prepare_corpus(tmp_path / "docs", tmp_path / "new.bin", num_workers=num_workers, piece_chars=100, progress=False)
+    assert str(excinfo.value).startswith(f"{tmp_path / 'docs' / 'b.txt'} is not UTF-8 text: byte 0xE9 at byte offset 12 (line 2)")
+    assert "iconv" in str(excinfo.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "out.bin"]  # no new.bin, no temporary file
+
+
+def test_an_error_during_prepare_keeps_the_previous_token_file(tmp_path, monkeypatch):
+    import gptedu.corpus
+
+    (tmp_path / "story.txt").write_text("Every effort moves you", encoding="utf-8")
+    prepare_corpus(tmp_path / "story.txt", tmp_path / "story.bin", num_workers=1, progress=False)
+
+    def interrupted(job):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gptedu.corpus, "_encode_piece", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_corpus(tmp_path / "story.txt", tmp_path / "story.bin", num_workers=1, progress=False)
+    assert open_token_file(tmp_path / "story.bin").tolist() == [6109, 3626, 6100, 345, 50256]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["story.bin", "story.bin.json", "story.txt"]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"num_workers": 0}, "ConfigError", "num_workers must be a positive integer; got 0"),
+    ({"num_workers": -1}, "ConfigError", "num_workers must be a positive integer; got -1"),
+    ({"num_workers": 1.5}, "ArgumentTypeError", "num_workers must be an integer; got 1.5"),
+    ({"piece_chars": 0}, "ConfigError", "piece_chars must be a positive integer; got 0"),
+])
+def test_prepare_checks_its_arguments_before_writing(tmp_path, kwargs, error, message):
+    import gptedu.errors
+
+    (tmp_path / "story.txt").write_text("Every effort moves you", encoding="utf-8")
+    with pytest.raises(getattr(gptedu.errors, error), match=message):
+        prepare_corpus(tmp_path / "story.txt", tmp_path / "story.bin", progress=False, **{"num_workers": 1, **kwargs})
+    assert not (tmp_path / "story.bin").exists()
+
+
+def test_a_token_id_outside_the_vocabulary_is_reported(tmp_path):
+    from gptedu.errors import FileKindError
+
+    ids = np.arange(100, dtype=np.uint16)
+    ids[40] = 60000
+    ids.tofile(tmp_path / "odd.bin")
+    dataset = TokenFileDataset(tmp_path / "odd.bin", max_length=16)
+    assert dataset[1][0].tolist() == list(range(16, 32))
+    with pytest.raises(FileKindError, match="holds token ID 60000 near token 32, outside GPT-2's vocabulary"):
+        dataset[2]
+
+
+def test_token_file_loaders_check_their_arguments(verdict_tokens):
+    from gptedu.errors import ArgumentTypeError, ConfigError
+
+    path, _ = verdict_tokens
+    with pytest.raises(ConfigError, match="train_ratio must be a number in"):
+        token_file_loaders(path, context_length=32, train_ratio=1.0)
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer; got 0"):
+        token_file_loaders(path, context_length=32, batch_size=0)
+    with pytest.raises(ArgumentTypeError, match="context_length must be an integer; got 32.0"):
+        token_file_loaders(path, context_length=32.0)

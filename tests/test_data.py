@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from gptedu import (
+    ArgumentTypeError,
     ConfigError,
     DataNotFoundError,
     GPTDatasetV1,
@@ -113,9 +114,15 @@ def test_index_past_the_end_raises_index_error(verdict, tokenizer):
         dataset[len(dataset)]
 
 
-@pytest.mark.parametrize(("max_length", "stride"), [(0, 1), (4, 0), (-4, 1), (4.0, 1), (True, 1)])
+@pytest.mark.parametrize(("max_length", "stride"), [(0, 1), (4, 0), (-4, 1)])
 def test_dataset_rejects_non_positive_integer_sizes(tokenizer, max_length, stride):
-    with pytest.raises(ValueError, match="must be a positive integer"):
+    with pytest.raises(ConfigError, match="must be a positive integer"):
+        GPTDatasetV1("Every effort moves you", tokenizer, max_length, stride)
+
+
+@pytest.mark.parametrize(("max_length", "stride"), [(4.0, 1), (True, 1), (4, "2")])
+def test_dataset_rejects_sizes_that_are_not_integers(tokenizer, max_length, stride):
+    with pytest.raises(ArgumentTypeError, match="must be an integer; got"):
         GPTDatasetV1("Every effort moves you", tokenizer, max_length, stride)
 
 
@@ -215,9 +222,10 @@ def test_dataloader_with_batch_larger_than_the_data_keeps_one_short_batch_withou
     assert [inputs.shape[0] for inputs, _ in loader] == [windows]
 
 
-@pytest.mark.parametrize("batch_size", [0, -1, 2.0, True])
-def test_dataloader_rejects_a_bad_batch_size(verdict, batch_size):
-    with pytest.raises(ValueError, match="batch_size"):
+@pytest.mark.parametrize(("batch_size", "error"), [(0, ConfigError), (-1, ConfigError), (2.0, ArgumentTypeError),
+                                                   (True, ArgumentTypeError)])
+def test_dataloader_rejects_a_bad_batch_size(verdict, batch_size, error):
+    with pytest.raises(error, match=f"batch_size must be .*integer; got {batch_size}"):
         create_dataloader_v1(verdict[:500], batch_size=batch_size, max_length=16, stride=16)
 
 

@@ -171,3 +171,32 @@ def test_data_not_found_error_is_a_file_not_found_error():
 
 def test_checksum_error_is_a_value_error():
     assert issubclass(ChecksumError, ValueError)
+
+
+def test_download_file_interrupted_leaves_no_partial_file(server, cache, monkeypatch):
+    import gptedu.download
+
+    def interrupted(path):  # Ctrl-C while the downloaded bytes are being checked
+        assert path.read_bytes() == CONTENT
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gptedu.download, "sha256_of", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        download_file(server.url("story.txt"), "story.txt", SHA256)
+    assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "error", "message"), [
+    (("URL", "../story.txt", SHA256), "ConfigError", "filename must be a plain file name, without folders; got '../story.txt'"),
+    (("URL", "story.txt", "abc"), "ConfigError", "sha256 must be 64 hexadecimal digits"),
+    (("URL", "story.txt", None), "ArgumentTypeError", "sha256 must be a str of 64 hexadecimal digits; got None"),
+    (("URL", "", SHA256), "ConfigError", "filename must not be empty"),
+    (("URL", "story.txt", SHA256, 0), "ConfigError", "timeout must be greater than 0; got 0.0"),
+])
+def test_download_file_checks_its_arguments_before_any_download(server, cache, args, error, message):
+    import gptedu.errors
+
+    args = tuple(server.url("story.txt") if a == "URL" else a for a in args)
+    with pytest.raises(getattr(gptedu.errors, error), match=message):
+        download_file(*args)
+    assert server.requests == []

@@ -4,7 +4,8 @@ import pytest
 import seed_reference as seed
 import torch
 
-from gptedu import generate_text, generate_text_simple, text_to_token_ids
+from gptedu import ArgumentTypeError, ConfigError, generate_text, generate_text_simple, text_to_token_ids
+from gptedu.errors import InvalidInputError
 
 
 @pytest.fixture
@@ -129,14 +130,15 @@ def test_generation_leaves_the_model_in_its_mode(small_model, prompt):
 
 
 def test_negative_temperature_is_rejected(small_model, prompt):
-    with pytest.raises(ValueError, match=r"temperature must be >= 0 \(0 means greedy\); got -0.5"):
+    with pytest.raises(ConfigError, match=r"temperature must be 0 \(greedy\) or a number from 0.001 to 1000; got -0.5"):
         generate_text(small_model, prompt, max_new_tokens=5, context_size=32, temperature=-0.5)
 
 
-@pytest.mark.parametrize("top_k", [0, -3, 2.5])
-def test_top_k_must_be_a_positive_integer(small_model, prompt, top_k):
-    with pytest.raises(ValueError, match=f"top_k must be a positive integer or None; got {top_k}"):
+@pytest.mark.parametrize(("top_k", "error"), [(0, ConfigError), (-3, ConfigError), (2.5, ArgumentTypeError)])
+def test_top_k_must_be_a_positive_integer(small_model, prompt, top_k, error):
+    with pytest.raises(error, match=f"top_k must be .*integer; got {top_k}") as excinfo:
         generate_text(small_model, prompt, max_new_tokens=5, context_size=32, top_k=top_k)
+    assert "None" in str(excinfo.value)  # says how to switch top-k off
 
 
 @pytest.mark.parametrize("function", [generate_text, generate_text_simple])
@@ -148,7 +150,7 @@ def test_negative_max_new_tokens_is_rejected(small_model, prompt, function):
 @pytest.mark.parametrize("function", [generate_text, generate_text_simple])
 def test_empty_prompt_is_rejected(small_model, tokenizer, function):
     empty = text_to_token_ids("", tokenizer)  # shape (1, 0)
-    with pytest.raises(ValueError, match="at least one token") as excinfo:
+    with pytest.raises(InvalidInputError, match="at least one token") as excinfo:
         function(small_model, empty, max_new_tokens=5, context_size=32)
     assert "non-empty prompt" in str(excinfo.value)
 
@@ -158,7 +160,7 @@ def test_prompt_without_batch_dimension_is_rejected(small_model):
         generate_text_simple(small_model, torch.tensor([6109, 3626]), max_new_tokens=5, context_size=32)
 
 
-@pytest.mark.parametrize("context_size", [0, -1, None])
-def test_context_size_must_be_positive(small_model, prompt, context_size):
-    with pytest.raises(ValueError, match="context_size must be a positive integer"):
+@pytest.mark.parametrize(("context_size", "error"), [(0, ConfigError), (-1, ConfigError), (None, ArgumentTypeError)])
+def test_context_size_must_be_a_positive_integer(small_model, prompt, context_size, error):
+    with pytest.raises(error, match=f"context_size must be .*integer; got {context_size}"):
         generate_text(small_model, prompt, max_new_tokens=5, context_size=context_size)

@@ -11,7 +11,16 @@ import seed_reference as seed
 import torch
 from torch.utils.data import DataLoader
 
-from gptedu import GPTDatasetV1, calc_loss_batch, calc_loss_loader, create_dataloader_v1, perplexity
+from gptedu import (
+    ArgumentTypeError,
+    ConfigError,
+    GPTDatasetV1,
+    NotEnoughDataError,
+    calc_loss_batch,
+    calc_loss_loader,
+    create_dataloader_v1,
+    perplexity,
+)
 
 
 @pytest.fixture
@@ -84,9 +93,12 @@ def test_calc_loss_loader_caps_num_batches_at_the_loaders_length(small_model, lo
         assert calc_loss_loader(loader, small_model, "cpu", num_batches=100) == calc_loss_loader(loader, small_model, "cpu")
 
 
-def test_calc_loss_loader_of_an_empty_loader_is_nan(small_model, empty_loader):
+def test_calc_loss_loader_of_an_empty_loader_raises_instead_of_returning_nan(small_model, empty_loader):
     assert len(empty_loader) == 0
-    assert math.isnan(calc_loss_loader(empty_loader, small_model, "cpu"))
+    assert math.isnan(seed.calc_loss_loader(empty_loader, small_model, "cpu"))  # the seed's silent nan
+    with pytest.raises(NotEnoughDataError, match="no batches") as excinfo:
+        calc_loss_loader(empty_loader, small_model, "cpu")
+    assert "train_ratio" in str(excinfo.value)  # what to change when it is the validation loader
 
 
 @pytest.mark.parametrize("num_batches", [None, 1, 3, 100])
@@ -98,8 +110,15 @@ def test_calc_loss_loader_equals_the_seeds(small_model, loader, num_batches):
 
 
 def test_calc_loss_loader_rejects_zero_batches(small_model, loader):
-    with pytest.raises(ValueError, match="num_batches must be at least 1"):
+    with pytest.raises(ConfigError, match="num_batches must be a positive integer; got 0"):
         calc_loss_loader(loader, small_model, "cpu", num_batches=0)
+
+
+@pytest.mark.parametrize("num_batches", [1.5, 2.0, "2", True])
+def test_calc_loss_loader_rejects_a_num_batches_that_is_not_an_int(small_model, loader, num_batches):
+    # 1.5 used to add up two batch losses and divide their sum by 1.5: a loss about 4/3 too high
+    with pytest.raises(ArgumentTypeError, match=f"num_batches must be an integer; got {num_batches!r}"):
+        calc_loss_loader(loader, small_model, "cpu", num_batches=num_batches)
 
 
 def test_perplexity_is_exp_of_the_loss():
@@ -115,7 +134,7 @@ def test_perplexity_accepts_a_loss_tensor():
 
 
 def test_perplexity_of_nan_is_nan():
-    assert math.isnan(perplexity(float("nan")))  # e.g. the loss of an empty validation loader
+    assert math.isnan(perplexity(float("nan")))  # e.g. the loss of a model whose weights diverged
 
 
 def test_perplexity_of_a_huge_loss_is_infinite_instead_of_overflowing():

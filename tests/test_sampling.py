@@ -8,7 +8,7 @@ renormalised probabilities, on random logits, ties and edge values.
 import pytest
 import torch
 
-from gptedu import generate_text, generate_text_simple, text_to_token_ids
+from gptedu import ArgumentTypeError, ConfigError, generate_text, generate_text_simple, text_to_token_ids
 from gptedu.sampling import (
     apply_temperature,
     next_token_probs,
@@ -95,8 +95,9 @@ def test_low_temperature_sharpens_and_high_temperature_flattens():
 
 
 def test_apply_temperature_rejects_zero():
-    with pytest.raises(ValueError, match="temperature > 0"):
+    with pytest.raises(ConfigError, match=r"temperature must be a number from 0.001 to 1000 \(> 0\); got 0.0") as excinfo:
         apply_temperature(TOY_LOGITS, 0.0)
+    assert "argmax" in str(excinfo.value)  # what to do for greedy decoding
 
 
 def test_next_token_probs_at_temperature_0_is_one_hot_on_the_argmax():
@@ -178,15 +179,16 @@ def test_streaming_stops_before_the_eos_token(small_model, prompt):
 # --- Arguments that cannot work ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("top_p", [0, -0.1, 1.5, True])
-def test_top_p_must_lie_in_0_1(small_model, prompt, top_p):
-    with pytest.raises(ValueError, match=r"top_p must lie in \(0, 1\]"):
+@pytest.mark.parametrize(("top_p", "error"), [(0, ConfigError), (-0.1, ConfigError), (1.5, ConfigError),
+                                              (True, ArgumentTypeError)])
+def test_top_p_must_lie_in_0_1(small_model, prompt, top_p, error):
+    with pytest.raises(error, match="top_p must be a number"):
         generate_text(small_model, prompt, 5, 32, temperature=1.0, top_p=top_p)
 
 
-@pytest.mark.parametrize("num_beams", [0, -2, 1.5])
-def test_num_beams_must_be_a_positive_integer(small_model, prompt, num_beams):
-    with pytest.raises(ValueError, match="num_beams must be an integer >= 1"):
+@pytest.mark.parametrize(("num_beams", "error"), [(0, ConfigError), (-2, ConfigError), (1.5, ArgumentTypeError)])
+def test_num_beams_must_be_a_positive_integer(small_model, prompt, num_beams, error):
+    with pytest.raises(error, match=f"num_beams must be .*integer; got {num_beams}"):
         generate_text(small_model, prompt, 5, 32, num_beams=num_beams)
 
 
@@ -196,7 +198,7 @@ def test_beam_search_with_sampling_options_is_rejected(small_model, prompt):
 
 
 def test_sample_next_token_checks_its_arguments():
-    with pytest.raises(ValueError, match="temperature must be >= 0"):
+    with pytest.raises(ConfigError, match="temperature must be 0 .greedy. or a number from 0.001 to 1000; got -1.0"):
         sample_next_token(TOY_LOGITS[None], temperature=-1.0)
-    with pytest.raises(ValueError, match="top_k must be a positive integer"):
+    with pytest.raises(ConfigError, match="top_k must be a positive integer; got 0"):
         sample_next_token(TOY_LOGITS[None], temperature=1.0, top_k=0)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gptedu import text_to_token_ids
+from gptedu import ArgumentTypeError, ConfigError, NotEnoughDataError, text_to_token_ids
 from gptedu.sampling import next_token_probs
 from gptedu.widgets import SamplingExplorer, next_token_distribution, plot_next_token_distribution
 
@@ -59,7 +59,11 @@ def test_the_widget_redraws_when_a_slider_moves(small_model, tokenizer):
 
 
 def test_bad_slider_values_raise_clear_errors(small_model, tokenizer):
-    with pytest.raises(ValueError, match="top_p must lie in"):
+    with pytest.raises(ConfigError, match=r"top_p must be a number in \(0, 1\]; got 0.0"):
         next_token_distribution(small_model, PROMPT, tokenizer, top_p=0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(NotEnoughDataError, match="prompt is empty"):
         next_token_distribution(small_model, "", tokenizer)
+    with pytest.raises(ConfigError, match="top_k must be an integer >= 0; got -1"):
+        SamplingExplorer(small_model, tokenizer, PROMPT).render(temperature=1.0, top_k=-1, top_p=1.0)
+    with pytest.raises(ArgumentTypeError, match="num_tokens must be an integer; got 2.5"):
+        next_token_distribution(small_model, PROMPT, tokenizer, num_tokens=2.5)
