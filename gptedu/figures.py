@@ -1,5 +1,6 @@
 """Concept figures drawn from the real objects: tokens as pieces of the text (notebook 01), sliding
-windows over token IDs and the train/validation split (notebook 03).
+windows over token IDs and the train/validation split (notebook 03), what a checkpoint file holds
+(notebook 06) and GPT-2's tensor names mapped onto the book's model (notebook 07).
 
 Each function returns a matplotlib ``Figure`` with a title and labelled axes, so that a notebook
 shows it and a test can read back what it drew. The pictures are made from the same token IDs the
@@ -8,7 +9,11 @@ notebook prints, so they always agree with the numbers beside them.
 
 from __future__ import annotations
 
+import json
+import os
+import struct
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
@@ -128,5 +133,172 @@ def plot_train_val_split(train_tokens: int, val_tokens: int, context_length: int
     ax.set_yticks([])
     ax.set_xlabel("Token position in the story")
     ax.set_title("The 90/10 split: the hatched tokens are in no window")
+    fig.tight_layout()
+    return fig
+
+
+def plot_gpt2_weight_map(gpt2_shapes: dict[str, Sequence[int]], model_shapes: dict[str, Sequence[int]],
+                         block: int = 0) -> Figure:
+    """Draw how one block of GPT-2's file fills the book's ``GPTModel``: each GPT-2 tensor, an arrow to each parameter.
+
+    ``gpt2_shapes`` holds the file's tensor names and shapes (``h.0.attn.c_attn.weight``: (768, 2304),
+    a ``transformer.`` prefix is allowed), ``model_shapes`` the model's (``{n: tuple(p.shape) for n, p
+    in model.named_parameters()}``). The arrows follow ``gptedu.pretrained.gpt2_weight_map``: orange
+    ones are transposed (Conv1D's (in, out) into ``nn.Linear``'s (out, in)), ``c_attn``'s three arrows
+    are its split into query, key and value, and a stored causal mask is drawn as skipped.
+    """
+    from .errors import ConfigError
+    from .pretrained import gpt2_weight_map
+
+    source = {name.removeprefix("transformer."): tuple(shape) for name, shape in gpt2_shapes.items()}
+    prefix, target_prefix = f"h.{block}.", f"trf_blocks.{block}."
+    mapping = {name: entry for name, entry in gpt2_weight_map(block + 1).items() if name.startswith(prefix)}
+    missing = [name for name in mapping if name not in source]
+    missing += [target for targets, _ in mapping.values() for target in targets if target not in model_shapes]
+    if block < 0 or missing:
+        raise ConfigError(f"Cannot draw block {block}: no shape for {', '.join(missing[:3]) or 'a negative block'}. "
+                          "Pass the shapes of a GPT-2 file and of model.named_parameters() of a model with qkv_bias=True "
+                          f"and at least {block + 1} blocks.")
+    targets_y = {}  # each GPTModel parameter gets a row, in the book's order
+    for targets, _ in mapping.values():
+        for target in targets:
+            targets_y[target] = -len(targets_y)
+    skipped = [name for name in source if name.startswith(prefix) and name not in mapping]  # attn.bias: the mask
+    fig, ax = plt.subplots(figsize=(11.5, 0.36 * (len(targets_y) + len(skipped)) + 1.6))
+    box = {"boxstyle": "round,pad=0.25", "linewidth": 0.6}
+    for name, (targets, transpose) in mapping.items():
+        rows = [targets_y[target] for target in targets]
+        y = sum(rows) / len(rows)  # a tensor that fills three parameters sits beside the middle one
+        ax.text(3.9, y, f"{name.removeprefix(prefix)}  {source[name]}", ha="right", va="center", family="monospace",
+                fontsize=8.5, bbox={**box, "facecolor": "#cfe2f3"})
+        if len(targets) > 1:
+            ax.text(3.9, y - 0.55, "cut in 3 along the last dim: query | key | value", ha="right", va="center",
+                    fontsize=7.5, color="dimgray")
+        for row in rows:
+            ax.annotate("", xy=(6.0, row), xytext=(4.0, y), arrowprops={
+                "arrowstyle": "->", "color": "#e69138" if transpose else "gray", "linewidth": 1.4 if transpose else 0.9},
+                gid="transposed" if transpose else "copied")
+            if transpose:
+                ax.text(5.0, (y + row) / 2, ".T", ha="center", va="center", fontsize=8, color="#b45f06",
+                        bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none"})
+    for target, row in targets_y.items():
+        ax.text(6.1, row, f"{target.removeprefix(target_prefix)}  {tuple(model_shapes[target])}", ha="left", va="center",
+                family="monospace", fontsize=8.5, bbox={**box, "facecolor": "#d9ead3"})
+    for index, name in enumerate(skipped):
+        ax.text(3.9, -len(targets_y) - index - 0.2, f"{name.removeprefix(prefix)}  {source[name]}", ha="right",
+                va="center", family="monospace", fontsize=8.5, bbox={**box, "facecolor": "white", "linestyle": "--"})
+        ax.text(4.1, -len(targets_y) - index - 0.2, "skipped: the stored causal mask, GPTModel builds its own",
+                va="center", fontsize=8, color="dimgray")
+    ax.text(3.9, 1.1, f"GPT-2's file: h.{block}.…", ha="right", fontsize=10, weight="bold")
+    ax.text(6.1, 1.1, f"GPTModel: trf_blocks[{block}].…", ha="left", fontsize=10, weight="bold")
+    ax.set_xlim(0.3, 9.6)
+    ax.set_ylim(-len(targets_y) - len(skipped) - 0.4, 1.7)
+    ax.axis("off")
+    ax.legend(handles=[Patch(facecolor="#e69138", label="transposed (.T): Conv1D (in, out) → nn.Linear (out, in)"),
+                       Patch(facecolor="gray", label="copied as stored")],
+              loc="lower right", fontsize=8, frameon=False)
+    ax.set_title(f"How block {block} of GPT-2's weights fills trf_blocks[{block}] of GPTModel "
+                 f"({len(mapping)} tensors → {len(targets_y)} parameters)")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- notebook 06: what a checkpoint file holds
+
+#: The parts of a gptedu ``.safetensors`` file, in the order ``checkpoint_contents`` lists and the figure stacks them.
+CHECKPOINT_PARTS = ("model weights", "AdamW exp_avg", "AdamW exp_avg_sq", "optimizer step counts",
+                    "random-number states", "header (config, progress, losses)")
+_PART_COLOURS = ("#9fc5e8", "#f9cb9c", "#f6b26b", "#b4a7d6", "#b6d7a8", "#d9d9d9")
+_PART_NOTES = {"AdamW exp_avg": " (running mean of the gradients)", "AdamW exp_avg_sq": " (of their squares)"}
+
+
+def _checkpoint_part(name: str) -> str:
+    """The part a tensor belongs to, from the names gptedu.checkpoints gives (model.*, optimizer.state.*, rng.*)."""
+    if name.startswith("optimizer.state."):
+        key = name.split(".", 3)[-1]  # optimizer.state.<parameter index>.<key>
+        return {"exp_avg": "AdamW exp_avg", "exp_avg_sq": "AdamW exp_avg_sq"}.get(key, "optimizer step counts")
+    if name.startswith(("rng.", "epoch_rng.")):
+        return "random-number states"
+    return "model weights"  # model.* in a checkpoint; every tensor of a save_model file
+
+
+def checkpoint_contents(path: str | os.PathLike) -> dict[str, int]:
+    """Bytes of a ``.safetensors`` file per part (``CHECKPOINT_PARTS``), which add up to the file's size.
+
+    A safetensors file is an 8-byte length, a JSON header giving each tensor's byte range, then the
+    tensors' bytes back to back; only the header is read, so a 2 GB checkpoint costs nothing to
+    inspect. Tensors are grouped by the names gptedu gives them (a save_model file holds only
+    weights); the header part counts the length, the JSON and gptedu's metadata in it (config,
+    progress and the loss history, optimizer settings, SHA-256).
+    """
+    from .errors import ChecksumError, ConfigError, DataNotFoundError
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ConfigError(f"checkpoint_contents reads .safetensors files (save_model, save_checkpoint); got {path.name!r}.")
+    if not path.is_file():
+        raise DataNotFoundError(f"No such file: {path}. Save it first, e.g. save_checkpoint(path, model, optimizer).")
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        prefix = file.read(8)
+        length = struct.unpack("<Q", prefix)[0] if len(prefix) == 8 else size
+        try:
+            if 8 + length > size:
+                raise ValueError(f"the header claims {length:,} bytes but the file has {size:,}")
+            header = json.loads(file.read(length))
+            ranges = [(name, entry["data_offsets"]) for name, entry in header.items() if name != "__metadata__"]
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ChecksumError(f"{path.name} is not a readable safetensors file ({error}): it is truncated or corrupted. "
+                                "Use another copy, or save it again.") from error
+    parts = dict.fromkeys(CHECKPOINT_PARTS, 0)
+    for name, (begin, end) in ranges:  # byte ranges in the data that follows the header
+        parts[_checkpoint_part(name)] += end - begin
+    parts["header (config, progress, losses)"] = 8 + length
+    if sum(parts.values()) != size:
+        raise ChecksumError(f"{path.name} has {size:,} bytes but its header accounts for {sum(parts.values()):,}: it is "
+                            "truncated or corrupted. Use another copy, or save it again.")
+    return parts
+
+
+def _bytes_label(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e5 else f"{count / 1e3:.1f} kB"
+
+
+def plot_checkpoint_contents(checkpoint_path: str | os.PathLike, model_path: str | os.PathLike | None = None) -> Figure:
+    """Draw what a checkpoint file holds: one stacked bar of its parts in MB, above a save_model file's bar.
+
+    The sizes are ``checkpoint_contents`` of each file, so each bar is as long as its file. The
+    large parts carry their size; the legend gives every part's size in the checkpoint, the tiny
+    ones (random states, step counts, header) too, which are too thin to see at this scale.
+    """
+    files = [Path(checkpoint_path)] + ([Path(model_path)] if model_path is not None else [])
+    contents = [checkpoint_contents(path) for path in files]
+    totals = [sum(parts.values()) for parts in contents]
+    colours = dict(zip(CHECKPOINT_PARTS, _PART_COLOURS, strict=True))
+    fig, ax = plt.subplots(figsize=(10, 2.6 + 0.8 * len(files)))
+    for row, parts in enumerate(contents):
+        left = 0.0
+        for part in CHECKPOINT_PARTS:
+            if not parts[part]:
+                continue
+            width = parts[part] / 1e6
+            ax.barh(row, width, left=left, height=0.6, color=colours[part], edgecolor="white", linewidth=0.8,
+                    label=f"{part}{_PART_NOTES.get(part, '')}: {_bytes_label(parts[part])}" if row == 0 else None)
+            if width > 0.08 * max(totals) / 1e6:  # room for the number inside the segment
+                ax.text(left + width / 2, row, _bytes_label(parts[part]), ha="center", va="center", fontsize=9)
+            left += width
+        ax.text(left + 0.01 * max(totals) / 1e6, row, f"{_bytes_label(totals[row])} in all", va="center", fontsize=9)
+    ax.set_yticks(range(len(files)), [path.name for path in files])
+    ax.invert_yaxis()  # the checkpoint on top
+    ax.set_xlim(0, 1.25 * max(totals) / 1e6)  # room for the "in all" label after the longest bar
+    ax.set_xlabel("Size on disk (MB = 10⁶ bytes)")
+    ax.legend(title=f"In {files[0].name}:", loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=8,
+              title_fontsize=8, frameon=False)
+    if model_path is not None:
+        adamw = contents[0]["AdamW exp_avg"] and contents[0]["AdamW exp_avg_sq"]  # what makes it larger, if AdamW's
+        ax.set_title(f"{files[0].name} is {totals[0] / totals[1]:.1f} × {files[1].name}"
+                     + (": the weights plus AdamW's two running averages" if adamw else ""))
+    else:
+        ax.set_title(f"What {files[0].name} holds")
     fig.tight_layout()
     return fig

@@ -11,11 +11,12 @@ any of the four sizes, from one of three sources:
   names or in the book's (``tok_emb.weight``, ...).
 
 Whatever the source, tensors arrive one at a time under Hugging Face's names and go through
-one mapping (``_copy_hf_tensor``): ``c_attn`` is split into query, key and value, GPT-2's
-Conv1D weights are transposed into ``nn.Linear``'s layout, and the attention-mask buffers are
-skipped. The model is built on the ``meta`` device first, so no random initialisation is
-computed, and each tensor is copied straight into its parameter: loading never holds two
-copies of the weights. tests/test_pretrained.py compares the logits with transformers'.
+one mapping, ``gpt2_weight_map`` (a table in the order of the book's ``load_weights_into_gpt``),
+copied by ``copy_gpt2_tensor``: ``c_attn`` is split into query, key and value, GPT-2's Conv1D
+weights are transposed into ``nn.Linear``'s layout, and the attention-mask buffers are skipped.
+The model is built on the ``meta`` device first, so no random initialisation is computed, and
+each tensor is copied straight into its parameter (on the chosen device): loading never holds
+two copies of the weights. tests/test_pretrained.py compares the logits with transformers'.
 """
 
 from __future__ import annotations
@@ -50,15 +51,35 @@ def gpt2_size_name(model_size: str) -> str:
     return next(name for name, preset in GPT2_PRESETS.items() if preset == cfg)
 
 
-def build_empty_gpt(cfg: dict[str, Any], tie_output_head: bool = True) -> GPTModel:
+#: The made-up commit under which tests/fixtures/make_hub_standin.py stores its random stand-in in a hub cache.
+STANDIN_COMMIT = "0000000000000000000000000000000000000124"
+
+
+def is_test_standin(model_size: str = "124M") -> bool:
+    """True if the Hugging Face cache holds gptedu's random stand-in for this GPT-2 size instead of OpenAI's weights.
+
+    Machines without internet (CI, the run that stored notebook 07's outputs) get a GPT-2 with
+    *random* weights in the published layout from tests/fixtures/make_hub_standin.py, cached under
+    the made-up commit ``STANDIN_COMMIT``. Its names, shapes and parameter count are GPT-2's; its
+    text and losses are those of an untrained model. Looks only in the cache; never downloads.
+    """
+    from .hub import _hf_cache_folder
+
+    repo = HF_REPOS[gpt2_size_name(model_size)]
+    ref = Path(_hf_cache_folder()) / f"models--{repo.replace('/', '--')}" / "refs" / "main"
+    return ref.is_file() and ref.read_text().strip() == STANDIN_COMMIT
+
+
+def build_empty_gpt(cfg: dict[str, Any], tie_output_head: bool = True, device: str | torch.device = "cpu") -> GPTModel:
     """A ``GPTModel`` with uninitialised weights (no time spent on a random init that is overwritten).
 
-    Built on the ``meta`` device (shapes only), then given real, empty memory. GPT-2 uses its
+    Built on the ``meta`` device (shapes only), then given real, empty memory on ``device`` (a GPU
+    too: the weights are then copied straight there, with no full copy in CPU memory). GPT-2 uses its
     token embedding as output layer, so ``out_head.weight`` *is* ``tok_emb.weight``.
     """
     with torch.device("meta"):
         model = GPTModel(cfg)
-    model.to_empty(device="cpu")
+    model.to_empty(device=device)
     if tie_output_head:
         model.out_head.weight = model.tok_emb.weight
     for block in model.trf_blocks:  # the causal masks are buffers, not weights: rebuild them
@@ -107,67 +128,89 @@ def _assign(target: torch.Tensor, value: torch.Tensor | _RowBlocks, target_name:
             target.copy_(value)
 
 
+def gpt2_weight_map(n_layers: int) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """Where each of GPT-2's tensors goes in ``GPTModel``: ``{GPT-2 name: (GPTModel names, transpose?)}``.
+
+    The entries follow the book's ``load_weights_into_gpt`` step by step: the two embeddings, then
+    per block ``c_attn`` (cut into query, key and value), ``c_proj``, the two feed-forward layers and
+    the two layer norms, then the final norm. "Transpose" marks GPT-2's Conv1D weights, stored as
+    (in, out) where ``nn.Linear`` keeps (out, in). ``out_head`` has no entry: GPT-2 has no output
+    layer of its own, so the loader ties it to the token embedding. Shapes below: d = emb_dim.
+    """
+    qkv = ("W_query", "W_key", "W_value")
+    mapping = {
+        "wpe.weight": (("pos_emb.weight",), False),  # (context_length, d)
+        "wte.weight": (("tok_emb.weight",), False),  # (vocab_size, d), also the output head
+    }
+    for i in range(n_layers):
+        h, b = f"h.{i}.", f"trf_blocks.{i}."
+        mapping.update({
+            # query, key and value side by side: (d, 3d) -> three (d, d), each transposed; bias (3d,) -> three (d,)
+            h + "attn.c_attn.weight": (tuple(f"{b}att.{p}.weight" for p in qkv), True),
+            h + "attn.c_attn.bias": (tuple(f"{b}att.{p}.bias" for p in qkv), False),
+            h + "attn.c_proj.weight": ((b + "att.out_proj.weight",), True),  # (d, d)
+            h + "attn.c_proj.bias": ((b + "att.out_proj.bias",), False),
+            h + "mlp.c_fc.weight": ((b + "ff.layers.0.weight",), True),  # (d, 4d) -> nn.Linear's (4d, d)
+            h + "mlp.c_fc.bias": ((b + "ff.layers.0.bias",), False),
+            h + "mlp.c_proj.weight": ((b + "ff.layers.2.weight",), True),  # (4d, d) -> (d, 4d)
+            h + "mlp.c_proj.bias": ((b + "ff.layers.2.bias",), False),
+            h + "ln_1.weight": ((b + "norm1.scale",), False),  # (d,) each
+            h + "ln_1.bias": ((b + "norm1.shift",), False),
+            h + "ln_2.weight": ((b + "norm2.scale",), False),
+            h + "ln_2.bias": ((b + "norm2.shift",), False),
+        })
+    mapping["ln_f.weight"] = (("final_norm.scale",), False)
+    mapping["ln_f.bias"] = (("final_norm.shift",), False)
+    return mapping
+
+
+def copy_gpt2_tensor(params: dict[str, torch.Tensor], name: str, value: torch.Tensor,
+                     mapping: dict[str, tuple[tuple[str, ...], bool]]) -> tuple[str, ...]:
+    """Copy one GPT-2 tensor into the model's ``params`` (``dict(model.named_parameters())``) as ``mapping`` says.
+
+    A tensor that fills three parameters (``c_attn``) is cut in three along its last dimension, in
+    the order query, key, value; a Conv1D weight is transposed into ``nn.Linear``'s (out, in). Each
+    copy checks the shape first (``ConfigError`` naming both tensors). Returns the names filled.
+    """
+    targets, transpose = mapping[name]
+    parts = torch.chunk(value, len(targets), dim=-1) if len(targets) > 1 else (value,)  # c_attn: 3 x (d, d)
+    for target, part in zip(targets, parts, strict=True):
+        _assign(params[target], part.T if transpose else part, target, name)
+    return targets
+
+
 _BLOCK_KEY = re.compile(r"h\.(\d+)\.(.+)")
-_BLOCK_TARGETS = {  # Hugging Face name inside block i -> (gptedu name inside trf_blocks[i], transpose?)
-    "ln_1.weight": ("norm1.scale", False), "ln_1.bias": ("norm1.shift", False),
-    "ln_2.weight": ("norm2.scale", False), "ln_2.bias": ("norm2.shift", False),
-    "attn.c_proj.weight": ("att.out_proj.weight", True), "attn.c_proj.bias": ("att.out_proj.bias", False),
-    "mlp.c_fc.weight": ("ff.layers.0.weight", True), "mlp.c_fc.bias": ("ff.layers.0.bias", False),
-    "mlp.c_proj.weight": ("ff.layers.2.weight", True), "mlp.c_proj.bias": ("ff.layers.2.bias", False),
-}
-_TOP_TARGETS = {"wte.weight": "tok_emb.weight", "wpe.weight": "pos_emb.weight",
-                "ln_f.weight": "final_norm.scale", "ln_f.bias": "final_norm.shift"}
 _SKIPPED = ("attn.bias", "attn.masked_bias")  # causal-mask buffers stored by older GPT-2 code
 
 
-def _copy_hf_tensor(params: dict[str, torch.Tensor], key: str, value: torch.Tensor) -> list[str]:
-    """Copy one tensor with a Hugging Face GPT-2 name into the model's ``params``; return the names filled."""
+def _copy_hf_tensor(params: dict[str, torch.Tensor], key: str, value: Any,
+                    mapping: dict[str, tuple[tuple[str, ...], bool]] | None = None) -> list[str]:
+    """``copy_gpt2_tensor`` for any tensor of a GPT-2 file: the names checked first, masks and the head skipped.
+
+    ``mapping`` defaults to ``gpt2_weight_map`` for as many blocks as ``params`` has. Returns the
+    names filled (none for a skipped tensor); an unknown name or a model too small raises ``ConfigError``.
+    """
     key = key.removeprefix("transformer.")
-    if key in _TOP_TARGETS:
-        _assign(params[_TOP_TARGETS[key]], value, _TOP_TARGETS[key], key)
-        return [_TOP_TARGETS[key]]
     match = _BLOCK_KEY.fullmatch(key)
     if key == "lm_head.weight" or (match and match.group(2) in _SKIPPED):
-        return []  # the head is tied to wte; masks are rebuilt by the model
-    if isinstance(value, _RowBlocks):  # only wte/wpe are copied block by block; the rest needs the whole tensor
-        value = value.load()
-    if match is None:
+        return []  # the head is tied to wte; the masks are rebuilt by the model
+    n_blocks = len({k.split(".")[1] for k in params if k.startswith("trf_blocks.")})
+    mapping = gpt2_weight_map(n_blocks) if mapping is None else mapping
+    if key not in mapping:
+        if match and f"h.0.{match.group(2)}" in gpt2_weight_map(1):
+            raise ConfigError(f"The checkpoint has {key} but the model has only {n_blocks} transformer blocks. "
+                              "Does the model's config (GPT-2 size) match the checkpoint's?")
         raise ConfigError(f"Unexpected tensor {key!r}: it is not part of GPT-2. Is this a GPT-2 checkpoint?")
-    prefix, name = f"trf_blocks.{match.group(1)}.", match.group(2)
-    if f"{prefix}norm1.scale" not in params:
-        raise ConfigError(f"The checkpoint has {key} but the model has only {len({k.split('.')[1] for k in params if k.startswith('trf_blocks.')})} "
-                          "transformer blocks. Does the model's config (GPT-2 size) match the checkpoint's?")
-    if name in ("attn.c_attn.weight", "attn.c_attn.bias"):
-        # c_attn computes query, key and value at once: [d, 3d] (Conv1D: in x out). Split it in three.
-        parts = torch.chunk(value, 3, dim=-1)
-        filled = []
-        for part, proj in zip(parts, ("W_query", "W_key", "W_value"), strict=True):
-            target = f"{prefix}att.{proj}.{name.rsplit('.', 1)[1]}"
-            if target not in params:
-                raise ConfigError(f"The checkpoint has {key} but the model has no {target}: build it with qkv_bias=True.")
-            _assign(params[target], part.T if part.dim() == 2 else part, target, f"{key} ({proj} part)")
-            filled.append(target)
-        return filled
-    if name not in _BLOCK_TARGETS:
-        raise ConfigError(f"Unexpected tensor {key!r}: it is not part of GPT-2. Is this a GPT-2 checkpoint?")
-    target, transpose = _BLOCK_TARGETS[name]
-    # GPT-2's Conv1D stores weights as (in, out); nn.Linear as (out, in).
-    _assign(params[prefix + target], value.T if transpose else value, prefix + target, key)
-    return [prefix + target]
-
-
-def _fill_from_hf_tensors(model: GPTModel, tensors: Iterable[tuple[str, Any]]) -> None:
-    params = dict(model.named_parameters(remove_duplicate=False))
-    expected = {name for name in params if name != "out_head.weight"}
-    filled: set[str] = set()
-    for key, value in tensors:
-        filled.update(_copy_hf_tensor(params, key, value if isinstance(value, _RowBlocks) else torch.as_tensor(value)))
-    missing = sorted(expected - filled)
-    if missing:
-        raise ConfigError(f"The checkpoint has no values for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}: "
-                          "it is incomplete, or not a GPT-2 checkpoint of this size.")
-    if model.out_head.weight is not model.tok_emb.weight:  # a model built untied: tie it as GPT-2 does
-        model.out_head.weight = model.tok_emb.weight
+    targets, transpose = mapping[key]
+    for target in targets:
+        if target not in params:
+            hint = "build it with qkv_bias=True" if ".W_" in target else "is it a GPTModel of the checkpoint's GPT-2 size?"
+            raise ConfigError(f"The checkpoint has {key} but the model has no {target}: {hint}.")
+    if isinstance(value, _RowBlocks) and (transpose or len(targets) > 1):
+        value = value.load()  # only untransposed, whole tensors (the token embedding) are copied block by block
+    elif not isinstance(value, _RowBlocks):
+        value = torch.as_tensor(value)  # the book's params hold NumPy arrays
+    return list(copy_gpt2_tensor(params, key, value, mapping))
 
 
 def _book_params_as_hf(params: dict) -> Iterator[tuple[str, Any]]:
@@ -187,18 +230,28 @@ def _book_params_as_hf(params: dict) -> Iterator[tuple[str, Any]]:
     yield "ln_f.bias", params["b"]
 
 
-def load_weights_into_gpt(model: GPTModel, params: dict) -> GPTModel:
-    """Copy GPT-2 weights into ``model`` (built with a GPT-2 config): the book's function.
+def load_weights_into_gpt(gpt: GPTModel, params: dict | Iterable[tuple[str, Any]]) -> GPTModel:
+    """Copy GPT-2's weights into ``gpt`` (a ``GPTModel`` built with a GPT-2 config): the book's function.
 
-    ``params`` is the book's nested dict from ``load_gpt2_params_from_tf_ckpt`` (``params["wte"]``,
-    ``params["blocks"][i]["attn"]["c_attn"]["w"]``, ...) or a flat Hugging Face state dict
-    (``"h.0.attn.c_attn.weight"``, ...). Splits ``c_attn`` into query, key and value, transposes
-    the Conv1D weights and ties ``out_head`` to ``tok_emb``. A shape that does not fit raises
-    ``ConfigError`` naming the tensor. Returns the model.
+    ``params`` is the book's nested dict (``params["blocks"][i]["attn"]["c_attn"]["w"]``, from
+    ``load_gpt2_params_from_tf_ckpt``), a flat Hugging Face state dict (``"h.0.attn.c_attn.weight"``)
+    or (name, tensor) pairs under those names, read one at a time. Each tensor goes where
+    ``gpt2_weight_map`` says; then ``out_head`` is tied to ``tok_emb``, as in GPT-2. A missing
+    tensor or a shape that does not fit raises ``ConfigError`` naming it. Returns ``gpt``.
     """
-    tensors = _book_params_as_hf(params) if "blocks" in params else params.items()
-    _fill_from_hf_tensors(model, tensors)
-    return model
+    if isinstance(params, dict):  # -> (GPT-2 name, tensor) pairs
+        params = _book_params_as_hf(params) if "blocks" in params else params.items()
+    model_params = dict(gpt.named_parameters(remove_duplicate=False))  # "trf_blocks.0.att.W_query.weight" -> tensor
+    mapping = gpt2_weight_map(len(gpt.trf_blocks))
+    filled: set[str] = set()
+    for name, value in params:  # one tensor at a time: the file is never held whole besides the model
+        filled.update(_copy_hf_tensor(model_params, name, value, mapping))  # skips masks, checks names
+    missing = sorted(set(model_params) - filled - {"out_head.weight"})
+    if missing:
+        raise ConfigError(f"The checkpoint has no values for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}: "
+                          "it is incomplete, or not a GPT-2 checkpoint of this size.")
+    gpt.out_head.weight = gpt.tok_emb.weight  # weight tying: GPT-2's output layer is its token embedding
+    return gpt
 
 
 # ---------------------------------------------------------------- reading files
@@ -253,7 +306,7 @@ def _config_from_openai_hparams(path: Path) -> dict[str, Any]:
             "n_heads": hp["n_head"], "n_layers": hp["n_layer"], "drop_rate": 0.0, "qkv_bias": True}
 
 
-def _load_book_state_dict(path: Path, model_size: str | None) -> GPTModel:
+def _load_book_state_dict(path: Path, model_size: str | None, device: str | torch.device = "cpu") -> GPTModel:
     """A ``.pth`` / ``.safetensors`` file with ``GPTModel``'s own names (the book's layout)."""
     shapes = {key: tuple(value.shape) for key, value in _file_tensors(path)}
     n_layers = 1 + max(int(key.split(".")[1]) for key in shapes if key.startswith("trf_blocks."))
@@ -270,7 +323,7 @@ def _load_book_state_dict(path: Path, model_size: str | None) -> GPTModel:
            "emb_dim": emb_dim, "n_layers": n_layers, "n_heads": preset["n_heads"],
            "qkv_bias": "trf_blocks.0.att.W_query.bias" in shapes}
     tied = "out_head.weight" not in shapes
-    model = build_empty_gpt(cfg, tie_output_head=tied)
+    model = build_empty_gpt(cfg, tie_output_head=tied, device=device)
     params = dict(model.named_parameters(remove_duplicate=False))
     for key, value in _file_tensors(path):
         if key.endswith(".mask"):
@@ -281,30 +334,30 @@ def _load_book_state_dict(path: Path, model_size: str | None) -> GPTModel:
     return model
 
 
-def _load_local(path: Path, model_size: str | None) -> GPTModel:
+def _load_local(path: Path, model_size: str | None, device: str | torch.device = "cpu") -> GPTModel:
     if path.is_dir():
         if (path / "model.safetensors").is_file() or (path / "pytorch_model.bin").is_file():
             weights = path / "model.safetensors"
             weights = weights if weights.is_file() else path / "pytorch_model.bin"
             cfg = _config_from_hf_json(path / "config.json") if (path / "config.json").is_file() else gpt2_config(model_size or "124M")
-            return _load_hf_file(weights, cfg)
+            return _load_hf_file(weights, cfg, device)
         if list(path.glob("*.index")):
             from .tf_checkpoint import read_tf_checkpoint
 
             cfg = _config_from_openai_hparams(path / "hparams.json") if (path / "hparams.json").is_file() else gpt2_config(model_size or "124M")
-            model = build_empty_gpt(cfg)
-            _fill_from_hf_tensors(model, _openai_as_hf(read_tf_checkpoint(path)))
+            model = build_empty_gpt(cfg, device=device)
+            load_weights_into_gpt(model, _openai_as_hf(read_tf_checkpoint(path)))
             return model
         raise DataNotFoundError(f"{path} holds no GPT-2 weights: expected model.safetensors (+ config.json), "
                                 "or OpenAI's model.ckpt.index, model.ckpt.data-00000-of-00001 and hparams.json.")
     if not path.is_file():
         raise DataNotFoundError(f"No such file or folder: {path}.")
     if path.suffix == ".index" or path.name.startswith("model.ckpt"):
-        return _load_local(path.parent, model_size)
+        return _load_local(path.parent, model_size, device)
     first_key = next(iter(_file_tensors(path)))[0]
     if first_key.startswith(("tok_emb.", "pos_emb.", "trf_blocks.", "final_norm.", "out_head.")):
-        return _load_book_state_dict(path, model_size)
-    return _load_hf_file(path, gpt2_config(model_size or "124M"))
+        return _load_book_state_dict(path, model_size, device)
+    return _load_hf_file(path, gpt2_config(model_size or "124M"), device)
 
 
 def _openai_as_hf(tensors: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
@@ -314,9 +367,9 @@ def _openai_as_hf(tensors: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any
         yield openai_to_hf_name(name), array[0] if array.ndim == 3 else array  # [1, d, k] -> [d, k]
 
 
-def _load_hf_file(path: Path, cfg: dict[str, Any]) -> GPTModel:
-    model = build_empty_gpt(cfg)
-    _fill_from_hf_tensors(model, _file_tensors(path))
+def _load_hf_file(path: Path, cfg: dict[str, Any], device: str | torch.device = "cpu") -> GPTModel:
+    model = build_empty_gpt(cfg, device=device)
+    load_weights_into_gpt(model, _file_tensors(path))
     return model
 
 
@@ -327,25 +380,26 @@ def load_gpt2(model_size: str | None = "124M", source: str | os.PathLike = "hugg
     (``"gpt2-small (124M)"``) or Hugging Face's (``"gpt2-medium"``). ``source``:
     ``"huggingface"``, ``"openai"``, or a local folder/file (then a ``config.json`` or
     ``hparams.json`` beside the weights gives the shapes, and ``model_size`` may be ``None``).
+    ``device``: where the weights go (copied there tensor by tensor, e.g. ``get_device()``).
     Offline and not cached, it raises ``DataNotFoundError`` saying what to download and where.
     """
     if str(source) in ("huggingface", "hf"):
         from .hub import hf_weights_path
 
-        model = _load_hf_file(hf_weights_path(model_size or "124M"), gpt2_config(model_size or "124M"))
+        model = _load_hf_file(hf_weights_path(model_size or "124M"), gpt2_config(model_size or "124M"), device)
     elif str(source) == "openai":
         from .openai_download import download_openai_gpt2
 
         folder = download_openai_gpt2(model_size or "124M")
         try:
-            model = _load_local(folder, model_size)
+            model = _load_local(folder, model_size, device)
         except ChecksumError:  # the right size but corrupt bytes: delete the weights and fetch them again, once
             for name in ("model.ckpt.index", "model.ckpt.data-00000-of-00001"):
                 (folder / name).unlink(missing_ok=True)
-            model = _load_local(download_openai_gpt2(model_size or "124M"), model_size)
+            model = _load_local(download_openai_gpt2(model_size or "124M"), model_size, device)
     else:
-        model = _load_local(Path(source).expanduser(), model_size)
-    return model.to(device).eval()
+        model = _load_local(Path(source).expanduser(), model_size, device)
+    return model.to(device).eval()  # already there: the weights were copied straight onto the device
 
 
 # ---------------------------------------------------------------- export for transformers
@@ -367,15 +421,9 @@ def export_to_hf(model: GPTModel, folder: str | os.PathLike) -> Path:
         raise ConfigError("export_to_hf needs out_head tied to tok_emb, as in GPT-2: the model's output head differs "
                           "from its token embedding, and GPT-2's format has no room for a separate head.")
     sd = {name: p.detach().cpu() for name, p in model.named_parameters(remove_duplicate=False)}
-    out: dict[str, torch.Tensor] = {"wte.weight": sd["tok_emb.weight"], "wpe.weight": sd["pos_emb.weight"],
-                                    "ln_f.weight": sd["final_norm.scale"], "ln_f.bias": sd["final_norm.shift"]}
-    for i in range(cfg["n_layers"]):
-        p = f"trf_blocks.{i}."
-        for hf_name, (name, transpose) in _BLOCK_TARGETS.items():
-            out[f"h.{i}.{hf_name}"] = sd[p + name].T if transpose else sd[p + name]
-        qkv = ("W_query", "W_key", "W_value")
-        out[f"h.{i}.attn.c_attn.weight"] = torch.cat([sd[f"{p}att.{n}.weight"].T for n in qkv], dim=1)
-        out[f"h.{i}.attn.c_attn.bias"] = torch.cat([sd[f"{p}att.{n}.bias"] for n in qkv])
+    # the loading map run backwards: transpose back to Conv1D's (in, out); join query, key, value into c_attn
+    out = {name: torch.cat([sd[t].T if transpose else sd[t] for t in targets], dim=-1)
+           for name, (targets, transpose) in gpt2_weight_map(cfg["n_layers"]).items()}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous().clone() for k, v in out.items()}, str(folder / "model.safetensors"), metadata={"format": "pt"})

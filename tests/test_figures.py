@@ -66,3 +66,147 @@ def test_train_val_split_draws_the_windows_of_each_part():
     plt.close(fig)
     with pytest.raises(ValueError, match="positive"):
         plot_train_val_split(0, 534, 256)
+
+
+# ---------------------------------------------------------------- notebook 06: what a checkpoint file holds
+# Imported here, not at the top: several lessons append their tests to this file at once.
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from gptedu import ChecksumError, ConfigError, DataNotFoundError, GPTModel, save_checkpoint, save_model  # noqa: E402
+from gptedu.figures import CHECKPOINT_PARTS, checkpoint_contents, plot_checkpoint_contents  # noqa: E402
+
+TINY_CFG = {"vocab_size": 97, "context_length": 8, "emb_dim": 16, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0,
+            "qkv_bias": False}
+
+
+@pytest.fixture
+def saved_files(tmp_path):
+    """A checkpoint of a tiny GPT after one AdamW step (every weight has both moments) and its save_model file."""
+    torch.manual_seed(0)
+    model = GPTModel(TINY_CFG)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.001)
+    ids = torch.randint(0, 97, (2, 8))
+    torch.nn.functional.cross_entropy(model(ids).flatten(0, 1), ids.flatten()).backward()
+    optimizer.step()
+    checkpoint = save_checkpoint(tmp_path / "checkpoint.safetensors", model, optimizer,
+                                 progress={"step": 0, "step_losses": [4.6]})
+    weights = save_model(model, tmp_path / "model.safetensors", verbose=False)
+    return checkpoint, weights, model
+
+
+def tensor_bytes(path, keep):
+    return sum(t.numel() * t.element_size() for name, t in load_file(str(path)).items() if keep(name))
+
+
+def test_checkpoint_contents_are_the_files_tensors_and_header(saved_files):
+    checkpoint, weights, model = saved_files
+    parts = checkpoint_contents(checkpoint)
+    assert list(parts) == list(CHECKPOINT_PARTS)
+    assert sum(parts.values()) == checkpoint.stat().st_size  # every byte of the file is in one part
+    params = sum(p.numel() * 4 for p in model.parameters())  # float32, the untied head counted once as itself
+    assert parts["model weights"] == tensor_bytes(checkpoint, lambda n: n.startswith("model.")) == params
+    assert parts["AdamW exp_avg"] == tensor_bytes(checkpoint, lambda n: n.endswith(".exp_avg")) == params
+    assert parts["AdamW exp_avg_sq"] == tensor_bytes(checkpoint, lambda n: n.endswith(".exp_avg_sq")) == params
+    assert parts["optimizer step counts"] == tensor_bytes(checkpoint, lambda n: n.endswith(".step")) > 0
+    assert parts["random-number states"] == tensor_bytes(checkpoint, lambda n: "rng." in n) > 0
+    header_length = int.from_bytes(checkpoint.read_bytes()[:8], "little")
+    assert parts["header (config, progress, losses)"] == 8 + header_length
+    only_weights = checkpoint_contents(weights)
+    assert only_weights["model weights"] == params and sum(only_weights.values()) == weights.stat().st_size
+    assert [only_weights[p] for p in CHECKPOINT_PARTS[1:5]] == [0, 0, 0, 0]
+
+
+def test_checkpoint_figure_draws_the_measured_sizes(saved_files):
+    checkpoint, weights, _ = saved_files
+    fig = plot_checkpoint_contents(checkpoint, weights)
+    (ax,) = fig.axes
+    bars = sorted(ax.patches, key=lambda bar: (bar.get_y(), bar.get_x()))
+    expected = [size / 1e6 for parts in (checkpoint_contents(checkpoint), checkpoint_contents(weights))
+                for size in parts.values() if size]
+    assert [bar.get_width() for bar in bars] == pytest.approx(expected, rel=1e-12)
+    top = [bar for bar in bars if bar.get_y() == bars[0].get_y()]  # the checkpoint's bar is as long as its file
+    assert top[-1].get_x() + top[-1].get_width() == pytest.approx(checkpoint.stat().st_size / 1e6)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["checkpoint.safetensors", "model.safetensors"]
+    ratio = checkpoint.stat().st_size / weights.stat().st_size
+    assert ax.get_title().startswith(f"checkpoint.safetensors is {ratio:.1f} × model.safetensors")
+    assert ax.get_xlabel().startswith("Size on disk (MB")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 6 and labels[0].startswith("model weights: ")
+    plt.close(fig)
+
+
+def test_checkpoint_contents_explains_bad_files(tmp_path, saved_files):
+    checkpoint, _, _ = saved_files
+    with pytest.raises(DataNotFoundError, match="No such file"):
+        checkpoint_contents(tmp_path / "missing.safetensors")
+    with pytest.raises(ConfigError, match=r"\.safetensors files.*'model\.pth'"):
+        checkpoint_contents(tmp_path / "model.pth")
+    half = tmp_path / "half.safetensors"
+    half.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    with pytest.raises(ChecksumError, match="half.safetensors.*truncated or corrupted"):
+        checkpoint_contents(half)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00hello")
+    with pytest.raises(ChecksumError, match="not a readable safetensors file"):
+        checkpoint_contents(garbage)
+
+
+def gpt2_file_shapes(model, folder):
+    """The tensor names and shapes of the GPT-2 file ``export_to_hf`` writes for ``model``, plus its masks."""
+    from safetensors import safe_open
+
+    from gptedu import export_to_hf
+
+    export_to_hf(model, folder)
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as file:
+        shapes = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
+    n = model.cfg["context_length"]
+    return shapes | {f"h.{i}.attn.bias": (1, 1, n, n) for i in range(model.cfg["n_layers"])}  # as published files store
+
+
+def test_gpt2_weight_map_draws_each_tensor_its_shape_and_where_it_goes(tmp_path):
+    from matplotlib.text import Annotation
+
+    from gptedu import GPTModel
+    from gptedu.figures import plot_gpt2_weight_map
+
+    cfg = {"vocab_size": 20, "context_length": 8, "emb_dim": 8, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": True}
+    model = GPTModel(cfg)
+    model.out_head.weight = model.tok_emb.weight
+    model_shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    fig = plot_gpt2_weight_map(gpt2_file_shapes(model, tmp_path), model_shapes, block=1)
+    (ax,) = fig.axes
+    boxes = {t.get_text(): t.get_position()[1] for t in ax.texts if not isinstance(t, Annotation)}
+    for label in ("attn.c_attn.weight  (8, 24)", "attn.c_attn.bias  (24,)", "mlp.c_fc.weight  (8, 32)", "ln_2.bias  (8,)",
+                  "att.W_query.weight  (8, 8)", "att.W_value.bias  (8,)", "ff.layers.0.weight  (32, 8)", "norm2.shift  (8,)",
+                  "attn.bias  (1, 1, 8, 8)"):
+        assert label in boxes, label  # the block prefix h.1. / trf_blocks.1. is dropped from the labels
+    arrows = [t for t in ax.texts if isinstance(t, Annotation)]
+    assert len(arrows) == 16  # 12 GPT-2 tensors fill 16 parameters: c_attn's weight and bias fill three each
+    transposed = sorted(next(label for label, y in boxes.items() if y == a.xy[1] and label.startswith(("att.", "ff.")))
+                        for a in arrows if a.get_gid() == "transposed")
+    assert transposed == ["att.W_key.weight  (8, 8)", "att.W_query.weight  (8, 8)", "att.W_value.weight  (8, 8)",
+                          "att.out_proj.weight  (8, 8)", "ff.layers.0.weight  (32, 8)", "ff.layers.2.weight  (8, 32)"]
+    c_attn_y = boxes["attn.c_attn.weight  (8, 24)"]
+    assert sorted(a.xy[1] for a in arrows if a.xyann[1] == c_attn_y and a.get_gid() == "transposed") == sorted(
+        boxes[f"att.{p}.weight  (8, 8)"] for p in ("W_query", "W_key", "W_value"))  # the split: one arrow to each
+    assert ax.get_title() == "How block 1 of GPT-2's weights fills trf_blocks[1] of GPTModel (12 tensors → 16 parameters)"
+    assert any("skipped" in label for label in boxes)
+    plt.close(fig)
+
+
+def test_gpt2_weight_map_refuses_a_block_or_bias_the_model_lacks(tmp_path):
+    from gptedu import GPTModel
+    from gptedu.errors import ConfigError
+    from gptedu.figures import plot_gpt2_weight_map
+
+    cfg = {"vocab_size": 20, "context_length": 8, "emb_dim": 8, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0, "qkv_bias": True}
+    model = GPTModel(cfg)
+    model.out_head.weight = model.tok_emb.weight
+    shapes = gpt2_file_shapes(model, tmp_path)
+    with pytest.raises(ConfigError, match="block 1: no shape for h.1.attn.c_attn.weight"):
+        plot_gpt2_weight_map(shapes, {name: tuple(p.shape) for name, p in model.named_parameters()}, block=1)
+    no_bias = GPTModel({**cfg, "qkv_bias": False})
+    with pytest.raises(ConfigError, match="trf_blocks.0.att.W_query.bias.*qkv_bias=True"):
+        plot_gpt2_weight_map(shapes, {name: tuple(p.shape) for name, p in no_bias.named_parameters()})

@@ -19,16 +19,20 @@ from gptedu import GPT2_PRESETS, GPTModel, count_parameters, gpt2_config
 from gptedu.errors import ChecksumError, ConfigError, DataNotFoundError
 from gptedu.pretrained import (
     GPT2_PARAMETER_COUNTS,
+    STANDIN_COMMIT,
     build_empty_gpt,
+    copy_gpt2_tensor,
     export_to_hf,
     gpt2_size_name,
+    gpt2_weight_map,
+    is_test_standin,
     load_gpt2,
     load_weights_into_gpt,
 )
 
 transformers = pytest.importorskip("transformers")
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from make_hub_standin import HF_CONFIG, make_hub_standin  # noqa: E402
+from make_hub_standin import COMMIT, HF_CONFIG, make_hub_standin  # noqa: E402
 
 SMALL_HF = {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 64, "vocab_size": 100}
 
@@ -233,3 +237,54 @@ def test_download_command_reports_a_cached_size(hub_cache, capsys, tmp_path, mon
     assert "gpt2-small (124M)" in capsys.readouterr().out
     assert main(["download", "gpt2-xl"]) == 2  # not cached, offline: an actionable error, exit code 2
     assert "gptedu download 1558M" in capsys.readouterr().err
+
+
+def test_weight_map_follows_the_books_order_and_fills_every_parameter_once():
+    mapping = gpt2_weight_map(2)
+    names = list(mapping)
+    # the book's load_weights_into_gpt: wpe, wte, then per block c_attn, c_proj, c_fc, mlp.c_proj, ln_1, ln_2; ln_f last
+    assert names[:2] == ["wpe.weight", "wte.weight"] and names[-2:] == ["ln_f.weight", "ln_f.bias"]
+    assert [n.removeprefix("h.1.") for n in names[14:26]] == [
+        "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "mlp.c_fc.weight",
+        "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias", "ln_1.weight", "ln_1.bias", "ln_2.weight", "ln_2.bias"]
+    assert mapping["h.0.attn.c_attn.weight"] == (
+        ("trf_blocks.0.att.W_query.weight", "trf_blocks.0.att.W_key.weight", "trf_blocks.0.att.W_value.weight"), True)
+    assert sorted(n for n, (_, transpose) in mapping.items() if transpose and n.startswith("h.0.")) == [
+        "h.0.attn.c_attn.weight", "h.0.attn.c_proj.weight", "h.0.mlp.c_fc.weight", "h.0.mlp.c_proj.weight"]
+    filled = [target for targets, _ in mapping.values() for target in targets]
+    cfg = {"vocab_size": 10, "context_length": 4, "emb_dim": 8, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": True}
+    with torch.device("meta"):
+        model = GPTModel(cfg)
+    assert sorted(filled) == sorted(name for name, _ in model.named_parameters() if name != "out_head.weight")
+
+
+def test_copy_splits_c_attn_into_query_key_value_and_transposes():
+    d = 4
+    weight = torch.arange(d * 3 * d, dtype=torch.float32).reshape(d, 3 * d)  # Conv1D: (in, out), q | k | v side by side
+    params = {f"trf_blocks.0.att.{p}.weight": torch.empty(d, d) for p in ("W_query", "W_key", "W_value")}
+    filled = copy_gpt2_tensor(params, "h.0.attn.c_attn.weight", weight, gpt2_weight_map(1))
+    assert filled == tuple(params)
+    assert torch.equal(params["trf_blocks.0.att.W_query.weight"], weight[:, :d].T)
+    assert torch.equal(params["trf_blocks.0.att.W_key.weight"], weight[:, d:2 * d].T)
+    assert torch.equal(params["trf_blocks.0.att.W_value.weight"], weight[:, 2 * d:].T)
+    with pytest.raises(ConfigError, match=r"shape \(3, 3\) but trf_blocks\.0\.att\.W_query\.weight of the model has shape \(4, 4\)"):
+        copy_gpt2_tensor(params, "h.0.attn.c_attn.weight", torch.zeros(3, 9), gpt2_weight_map(1))
+
+
+def test_a_model_without_qkv_bias_is_told_to_build_with_it(small_hf_folder):
+    cfg = {"vocab_size": 100, "context_length": 64, "emb_dim": 32, "n_heads": 4, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": False}
+    sd = transformers.GPT2LMHeadModel.from_pretrained(small_hf_folder).state_dict()
+    with pytest.raises(ConfigError, match=r"c_attn\.bias but the model has no trf_blocks\.0\.att\.W_query\.bias: build it with qkv_bias=True"):
+        load_weights_into_gpt(GPTModel(cfg), sd)
+
+
+def test_the_test_standin_is_recognised_and_real_weights_are_not(hub_cache):
+    assert STANDIN_COMMIT == COMMIT  # the fixture's made-up commit is what the package looks for
+    assert is_test_standin("124M") and is_test_standin("gpt2-small (124M)")
+    assert not is_test_standin("355M")  # not cached at all
+    ref = hub_cache / "models--openai-community--gpt2" / "refs" / "main"
+    ref.write_text("607a30d783dfa663caf39e06633721c8d4cfcd7e")  # as if the real files had been downloaded since
+    try:
+        assert not is_test_standin("124M")
+    finally:
+        ref.write_text(COMMIT)
