@@ -21,6 +21,8 @@ def notebook_times(path: str) -> dict[str, float]:
         if ".ipynb" not in name:
             continue
         notebook = name.split(".ipynb")[0].replace(".", "/").split("/")[-1] + ".ipynb"
+        if "quick" in name.split(".ipynb")[0].replace(".", "/").split("/")[:-1]:
+            notebook = "QUICK " + notebook  # tools/quick_notebooks.py's copy
         totals[notebook] += float(case.get("time", 0))
     return dict(totals)
 
