@@ -1,5 +1,7 @@
 # make lab   : set up .venv (first time only) and open the notebooks in JupyterLab
-# make test  : set up .venv (first time only) and run every test, notebooks included
+# make test  : set up .venv (first time only) and run every test, notebooks included (04-06 also with QUICK = True;
+#              notebook 04's full 13-minute run only under make test-full)
+# make test-full : the same, with notebook 04's full run
 # make lint  : ruff
 
 VENV      ?= .venv
@@ -13,7 +15,7 @@ TEST_CACHE  := $(CURDIR)/.cache/gptedu
 # A Hugging Face hub cache holding a random stand-in for GPT-2 124M in the published layout (notebook 07).
 HF_TEST_CACHE := $(CURDIR)/.cache/huggingface/hub
 
-.PHONY: lab test unit notebooks lint install clean
+.PHONY: lab test test-full test-setup lint install clean
 
 install: $(VENV)/.installed
 
@@ -29,17 +31,30 @@ lab: install
 
 # Tests use their own cache folder, seeded from ../shared/data when it exists (offline CI);
 # otherwise load_text downloads the-verdict.txt once and checks its SHA-256.
-test: install
+# Notebooks 04, 05 and 06 also run with QUICK = True (copies in .cache/quick, tools/quick_notebooks.py);
+# notebook 04's full run (about 13 minutes) runs only under `make test-full`.
+TEST_ENV := GPTEDU_CACHE_DIR=$(TEST_CACHE) TIKTOKEN_CACHE_DIR=$(CURDIR)/.cache/tiktoken HF_HUB_CACHE=$(HF_TEST_CACHE) HF_HUB_OFFLINE=1
+NBVAL    := --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+
+test-setup: install
 	@mkdir -p $(TEST_CACHE)
 	@if [ -f $(SHARED_DATA)/the-verdict.txt ]; then cp $(SHARED_DATA)/the-verdict.txt $(TEST_CACHE)/; fi
 	$(PY) tests/fixtures/make_hub_standin.py $(HF_TEST_CACHE)
-	GPTEDU_CACHE_DIR=$(TEST_CACHE) TIKTOKEN_CACHE_DIR=$(CURDIR)/.cache/tiktoken HF_HUB_CACHE=$(HF_TEST_CACHE) HF_HUB_OFFLINE=1 \
-		$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -v --durations=15 --junitxml=.cache/junit.xml
+	@rm -rf .cache/quick
+	$(PY) tools/quick_notebooks.py .cache/quick
+
+test: test-setup
+	$(TEST_ENV) $(PY) -m pytest tests notebooks .cache/quick $(NBVAL) --ignore=notebooks/04_training_loop.ipynb \
+		-v --durations=15 --junitxml=.cache/junit.xml
+	$(PY) tools/notebook_times.py .cache/junit.xml
+	$(PY) -m ruff check gptedu tests tools
+
+test-full: test-setup
+	$(TEST_ENV) $(PY) -m pytest tests notebooks .cache/quick $(NBVAL) -v --durations=15 --junitxml=.cache/junit.xml
 	$(PY) tools/notebook_times.py .cache/junit.xml
 	$(PY) -m ruff check gptedu tests tools
 
 lint: install
-	$(PY) tools/notebook_times.py .cache/junit.xml
 	$(PY) -m ruff check gptedu tests tools
 
 clean:

@@ -282,7 +282,7 @@ register(Exercise(
 def _schedule_cases() -> list[Case]:
     return [
         Case("10 steps, 4 of warmup from initial_lr 0.0 to peak_lr 1.0, decay down to min_lr 0.1", (10, 1.0, 4, 0.0, 0.1)),
-        Case("section 6's schedule: 90 steps, 18 of warmup from 3e-5 to 0.0004, decay down to 1e-6", (90, 0.0004, 18, 3e-5, 1e-6)),
+        Case("section 4's run with a schedule: 90 steps, 18 of warmup from 3e-5 to 0.0004, decay down to 1e-6", (90, 0.0004, 18, 3e-5, 1e-6)),
         Case("8 steps without warmup (warmup_steps=0), from 0.01 down to 0.001", (8, 0.01, 0, 0.0, 0.001)),
     ]
 
@@ -460,25 +460,25 @@ register(Exercise(
     kind="choice",
     minutes=4,
     statement=(
-        "In section 4 the training loss falls from 9.8 to 0.39 in 10 epochs, while the validation loss stops\n"
-        "improving after about two epochs and ends near 6.4 (a perplexity of about 630). What do the curves tell\n"
-        "you, and what would help most?\n\n"
+        "In section 4 the training loss falls from 9.8 to 0.39 in 10 epochs, while the validation loss falls fast for\n"
+        "three epochs, reaches its lowest, 6.13, in epoch 7 and ends at 6.45 (a perplexity of about 630). What do the\n"
+        "curves tell you, and what would help most?\n\n"
         "- **a**: the learning rate is too high; with a lower one the validation loss would follow the training loss down\n"
         "- **b**: the model memorises its 4,608 training tokens; much more training text would help most, and stopping\n"
-        "  after 2 or 3 epochs would keep the lowest validation loss\n"
+        "  at the lowest validation loss (epoch 7) would keep the best model\n"
         "- **c**: the model is too small to learn the story; a larger one would lower both losses\n"
         "- **d**: the validation loss is measured wrongly: dropout stays on during evaluation and keeps it high"
     ),
     hints=("Compare the two perplexities at the end of section 5: how sure is the model of the training text, and of "
-           "new text? What could a model with 163 million weights do with 4,608 tokens?",),
+           "new text? What could a model with 162 million weights do with 4,608 tokens?",),
     name="answer",
     options={"a": "the learning rate is too high", "b": "memorising: more text, or stop early",
              "c": "the model is too small", "d": "dropout stays on in evaluation"},
     answer_hash=answer_hash("04.5", "b"),
     explanations={
-        "a": "A lower rate slows learning down but leaves the gap: in section 6 the warmup run's rates are lower, its "
-             "training loss ends higher, and its validation loss still stalls above 6.",
-        "b": "163 million weights can store 4,608 tokens almost word for word (the epoch-10 sample is copied from the "
+        "a": "A lower rate slows learning down but leaves the gap: in exercise 04.6 the runs that spend more steps at "
+             "low rates end with higher training losses, and every validation loss still stalls above 6.",
+        "b": "162 million weights can store 4,608 tokens almost word for word (the epoch-10 sample is copied from the "
              "story) without learning much that carries over to new text; more text is the cure, early stopping "
              "keeps the best model.",
         "c": "The model fits the training text almost perfectly (training perplexity about 1.5); a larger model would "
@@ -499,9 +499,9 @@ register(Exercise(
     minutes=15,
     cpu_seconds=1620,
     statement=(
-        "Section 6 found that on this short story the constant learning rate ends lower than warmup + cosine +\n"
-        "clipping. Does that still hold with the full model, and with a peak rate 10 times higher? Repeat\n"
-        "section 6 with `GPT_CONFIG_124M` instead of `SMALL_CONFIG` at `PEAK_LR = 0.0004` (the seed's rate) and at\n"
+        "Section 6 showed a constant rate of 0.3 throwing a small GPT off, where warmup + cosine + clipping kept it\n"
+        "steady. Does a schedule matter at ordinary rates, for the full model? Repeat\n"
+        "section 6 with `GPT_CONFIG_124M` instead of `DEMO_CONFIG` at `PEAK_LR = 0.0004` (the seed's rate) and at\n"
         "`PEAK_LR = 0.004`: four runs of 10 epochs, each from `torch.manual_seed(123)`, each schedule with\n"
         "`train_model_simple` and `train_model` as in section 6. For each run note the final training loss, the\n"
         "best and the final validation loss, and how the first two epochs look (smooth, or jumps?)."
@@ -536,8 +536,9 @@ register(Exercise(
         "    0.001    warmup + cosine + clipping   6.08         6.62      6.62\n"
         "    0.01     constant                     3.07         6.26      6.29\n"
         "    0.01     warmup + cosine + clipping   5.38         6.46      6.46\n\n"
-        "Section 6's finding holds at 10 times the rate: the constant rate ends lower (validation 6.26 against 6.46).\n"
-        "The higher rate helps both schedules on this short run, and this small model shows no instability at 0.01:\n"
+        "At these ordinary rates the constant schedule ends lower (at 0.01: validation 6.26 against 6.46), the\n"
+        "opposite of section 6 at 0.3. The higher rate helps both schedules on this short run, and this small model\n"
+        "shows no instability at 0.01:\n"
         "after 12 steps the constant run is already at a training loss of 8.09 while the warmup run, still at small\n"
         "rates, is at 10.30; in the first two epochs neither training loss rises by more than 0.2 between evaluations.\n"
         "The warmup run catches up before its warmup ends (step 24: 7.02 against 7.04). With 180 steps a schedule costs progress; it pays off where a full-size first step can throw\n"
