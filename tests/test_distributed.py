@@ -145,8 +145,9 @@ def test_torchrun_train_prints_each_line_once(ddp_train, story, tokenizer):
     for start in ("Characters:", "Training loss:", "Every effort moves you", "Training completed", "Wrote "):
         assert sum(line.startswith(start) for line in lines) == 1, start
     assert f"Processes: 2 (gloo), each training on {batches * 2 * 16} tokens per epoch; effective batch size 2 x 2." in lines
-    # One progress bar: each bar ends with its final state and a newline when it closes.
-    assert len(re.findall(r"Training: 100%[^\r\n]*\n", result.stderr)) == 1
+    # A progress bar reached its end; that only rank 0 draws one is checked in tests/test_progress.py (torchrun's
+    # log capture turns each redraw into a line of its own, so counting bars here depends on timing).
+    assert re.search(r"Training: 100%", result.stderr)
 
 
 def test_torchrun_train_writes_files_that_load_into_a_plain_model(ddp_train, story, tokenizer):

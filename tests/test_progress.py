@@ -69,3 +69,25 @@ def test_a_disabled_bar_shows_nothing(notebook, capsys):
     bar.update()
     bar.close()
     assert notebook == [] and capsys.readouterr().err == ""
+
+
+def test_under_torchrun_only_the_main_process_draws_a_bar(monkeypatch, capsys):
+    from torch.utils.data import DataLoader
+
+    from gptedu import GPTModel, resume
+    from gptedu.training import TrainingHistory
+
+    cfg = {"vocab_size": 50257, "context_length": 8, "emb_dim": 8, "n_heads": 1, "n_layers": 1, "drop_rate": 0.0,
+           "qkv_bias": False}
+    model = GPTModel(cfg)
+    optimizer = __import__("torch").optim.AdamW(model.parameters())
+    loader = DataLoader([0, 1, 2], batch_size=1)
+    history = TrainingHistory([], [], [], [])
+    monkeypatch.setattr(resume, "is_main_process", lambda: False)  # rank 1 of 2
+    run = resume.TrainingRun(model, optimizer, loader, history, num_epochs=1, progress=True)
+    assert run.bar.bar.disable
+    monkeypatch.setattr(resume, "is_main_process", lambda: True)  # rank 0
+    run = resume.TrainingRun(model, optimizer, loader, history, num_epochs=1, progress=True)
+    assert not run.bar.bar.disable
+    run.bar.close()
+    capsys.readouterr()
