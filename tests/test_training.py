@@ -478,8 +478,8 @@ def test_an_optimizer_of_another_model_is_rejected(loaders, tokenizer):
                            progress=False)
 
 
-@pytest.mark.parametrize("train_function", [train_model_simple, train_model])
-def test_a_loss_that_becomes_nan_stops_training_and_names_the_step(loaders, tokenizer, train_function, monkeypatch):
+def model_whose_weights_break(monkeypatch, after_update: int, value: float):
+    """A seeded tiny GPT and its AdamW, whose update number ``after_update`` (0-based) fills an embedding with ``value``."""
     torch.manual_seed(123)
     model = GPTModel(CFG)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
@@ -488,12 +488,18 @@ def test_a_loss_that_becomes_nan_stops_training_and_names_the_step(loaders, toke
 
     def step_that_breaks_the_weights(*args, **kwargs):
         result = real_step(*args, **kwargs)
-        if next(calls) == 2:  # after the third update, as a far too high rate would
+        if next(calls) == after_update:
             with torch.no_grad():
-                model.tok_emb.weight.fill_(float("nan"))
+                model.tok_emb.weight.fill_(value)
         return result
 
     monkeypatch.setattr(optimizer, "step", step_that_breaks_the_weights)
+    return model, optimizer
+
+
+@pytest.mark.parametrize("train_function", [train_model_simple, train_model])
+def test_a_loss_that_becomes_nan_stops_training_and_names_the_step(loaders, tokenizer, train_function, monkeypatch):
+    model, optimizer = model_whose_weights_break(monkeypatch, after_update=2, value=float("nan"))  # as a far too high rate would
     with pytest.raises(TrainingDivergedError, match=r"Training stopped at step 3 \(epoch 1\): the loss is nan") as error:
         run_quietly(train_function, model, *loaders, optimizer, "cpu", 2, EVAL_FREQ, EVAL_ITER, START_CONTEXT,
                     tokenizer, progress=False)
@@ -504,20 +510,7 @@ def test_a_loss_that_becomes_nan_stops_training_and_names_the_step(loaders, toke
 def test_a_nan_loss_keeps_the_last_good_checkpoint_and_says_so(loaders, tokenizer, monkeypatch, tmp_path):
     from gptedu import load_checkpoint
 
-    torch.manual_seed(123)
-    model = GPTModel(CFG)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
-    calls = itertools.count()
-    real_step = optimizer.step
-
-    def step_that_breaks_the_weights(*args, **kwargs):
-        result = real_step(*args, **kwargs)
-        if next(calls) == 12:  # in the second epoch, after the first epoch's checkpoint
-            with torch.no_grad():
-                model.tok_emb.weight.fill_(float("inf"))
-        return result
-
-    monkeypatch.setattr(optimizer, "step", step_that_breaks_the_weights)
+    model, optimizer = model_whose_weights_break(monkeypatch, after_update=12, value=float("inf"))  # in epoch 2
     path = tmp_path / "run.safetensors"
     with pytest.raises(TrainingDivergedError, match=r"step 13 .*run.safetensors holds the run as it was after step 9"):
         run_quietly(train_model_simple, model, *loaders, optimizer, "cpu", 2, EVAL_FREQ, EVAL_ITER, START_CONTEXT,
