@@ -26,15 +26,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[notebooks,dev]"
 	touch $@
 
+# As root (a container), JupyterLab refuses to start without --allow-root.
 lab: install
-	cd notebooks && ../$(PY) -m jupyter lab
+	cd notebooks && ../$(PY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Tests use their own cache folder, seeded from ../shared/data when it exists (offline CI);
 # otherwise load_text downloads the-verdict.txt once and checks its SHA-256.
 # Notebooks 04, 05 and 06 also run with QUICK = True (copies in .cache/quick, tools/quick_notebooks.py);
 # notebook 04's full run (about 13 minutes) runs only under `make test-full`.
 TEST_ENV := GPTEDU_CACHE_DIR=$(TEST_CACHE) TIKTOKEN_CACHE_DIR=$(CURDIR)/.cache/tiktoken HF_HUB_CACHE=$(HF_TEST_CACHE) HF_HUB_OFFLINE=1
-NBVAL    := --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+NBVAL    := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test-setup: install
 	@mkdir -p $(TEST_CACHE)

@@ -23,6 +23,7 @@ import torch.nn as nn
 from .errors import ConfigError
 from .generation import NextTokenLogits, _check_generation_args
 from .model import model_vocab_size
+from .sampling import check_finite_logits
 from .validation import check_bool, check_float, check_int
 
 
@@ -93,7 +94,7 @@ def _beam_search_one(model, prompt, max_new_tokens, context_size, num_beams, len
     beam_scores[0] = 0.0  # ... but only the first one counts at the first step (no k identical beams)
     finished: list[Beam] = []
     for step in range(max_new_tokens):
-        log_probs = torch.log_softmax(next_logits(beams).float(), dim=-1)  # (k, vocab)
+        log_probs = torch.log_softmax(check_finite_logits(next_logits(beams)).float(), dim=-1)  # (k, vocab)
         vocab_size = log_probs.shape[-1]
         totals = (log_probs + beam_scores[:, None]).view(-1)  # (k * vocab,): every beam extended by every token
         # 2k candidates: even if k of them end here, k others remain to continue with.

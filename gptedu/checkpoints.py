@@ -40,7 +40,7 @@ from .errors import (
 )
 from .model import GPTModel
 from .safe_io import FileKind, atomic_write, file_size_mb, inspect_file, tensor_digest
-from .validation import check_bool, check_device_name, check_instance, check_path
+from .validation import check_bool, check_device, check_instance, check_path
 
 FORMAT_VERSION = 1  # raise when the layout changes; older gptedu versions then refuse newer files clearly
 _SKIPPED_BUFFERS = (".mask",)  # causal masks: rebuilt by the model from its config, not saved
@@ -64,10 +64,7 @@ def _check_args(path: Any, model: Any = None, optimizer: Any = None, cfg: Any = 
         check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim optimizer (or None)")
     if cfg is not None:
         validate_config(cfg)  # a dict like GPT_CONFIG_124M, or ConfigError naming the problem
-    if isinstance(device, str):
-        check_device_name("device", device)
-    elif not isinstance(device, torch.device):
-        raise ArgumentTypeError(f"device must be a str such as 'cpu' or a torch.device; got {device!r} ({type(device).__name__}).")
+    check_device("device", device)
     return path
 
 
@@ -144,16 +141,17 @@ def _read_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     return tensors, meta
 
 
-def read_torch_weights(path: str | os.PathLike) -> dict[str, Any]:
+def read_torch_weights(path: str | os.PathLike, mmap: bool = False) -> dict[str, Any]:
     """Read a ``.pth`` file with ``torch.load(..., weights_only=True)``: tensors and plain containers only.
 
     A file holding other pickled objects raises ``UnsafeFileError`` without running anything;
     a truncated or damaged file raises ``ChecksumError``; a missing one ``DataNotFoundError``.
+    ``mmap=True`` maps a zip-format file instead of reading it (the older pickle format is read).
     """
     path = Path(path)
-    weights_file_kind(path, ("torch-zip", "pickle"))  # text, random bytes, ...: said as such, not as a pickle
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles arbitrary objects
+    kind = weights_file_kind(path, ("torch-zip", "pickle"))  # text, random bytes, ...: said as such, not as a pickle
+    try:  # weights_only: never unpickles arbitrary objects
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and kind.kind == "torch-zip")
     except pickle.UnpicklingError as error:
         reason = next((line.strip() for line in str(error).splitlines() if "Unsupported" in line), "not only tensors")
         raise UnsafeFileError(
@@ -314,6 +312,12 @@ class Checkpoint:
     progress: dict[str, Any] = field(default_factory=dict)  # step, epoch, tokens_seen, histories, schedule
     rng: dict[str, torch.Tensor] = field(default_factory=dict)  # random states at the save
     epoch_rng: dict[str, torch.Tensor] = field(default_factory=dict)  # random states when the epoch began
+
+    def __post_init__(self) -> None:
+        check_instance("model", self.model, nn.Module, "a GPTModel")
+        check_instance("config", self.config, dict, "the model's config dict (like GPT_CONFIG_124M)")
+        for name in ("progress", "rng", "epoch_rng"):
+            check_instance(name, getattr(self, name), dict, "a dict")
 
 
 def _tuples(group: dict[str, Any]) -> dict[str, Any]:

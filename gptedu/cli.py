@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from .corpus import add_prepare_command, run_prepare
+from .doctor import add_doctor_command, run_doctor
 from .errors import ConfigError, DataNotFoundError, FileKindError, GPTEduError, OverwriteRefusedError
 from .exercises.grading import add_grade_command, run_grade
 from .prefetch import add_download_command, run_download
@@ -54,10 +55,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--batch-size", type=int, default=2, help="sequences per batch (default: 2)")
     model = parser.add_argument_group("model (defaults: GPT_CONFIG_124M)")
     model.add_argument("--context-length", type=int, default=256, help="tokens per training sequence (default: 256)")
-    model.add_argument("--emb-dim", type=int, default=768)
-    model.add_argument("--n-heads", type=int, default=12)
-    model.add_argument("--n-layers", type=int, default=12)
-    model.add_argument("--drop-rate", type=float, default=0.1)
+    model.add_argument("--emb-dim", type=int, default=768, help="width of the token vectors (default: 768)")
+    model.add_argument("--n-heads", type=int, default=12, help="attention heads per layer; must divide --emb-dim (default: 12)")
+    model.add_argument("--n-layers", type=int, default=12, help="transformer blocks (default: 12)")
+    model.add_argument("--drop-rate", type=float, default=0.1, help="dropout rate while training (default: 0.1)")
     training = parser.add_argument_group("training")
     training.add_argument("--epochs", type=int, default=10, help="passes over the training text (default: 10)")
     training.add_argument("--lr", type=float, default=0.0004, help="(peak) learning rate of AdamW (default: 0.0004)")
@@ -65,7 +66,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--eval-freq", type=int, default=5, help="evaluate every N steps (default: 5)")
     training.add_argument("--eval-iter", type=int, default=5, help="batches per evaluation (default: 5)")
     training.add_argument("--seed", type=int, default=123, help="random seed (default: 123, as the seed)")
-    training.add_argument("--start-context", default="Every effort moves you", help="prompt of the samples printed after each epoch")
+    training.add_argument("--start-context", default="Every effort moves you", help="prompt of the samples printed after each epoch (default: Every effort moves you)")
     training.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     speed = parser.add_argument_group("speed (gptedu/fast_path.py)")
     speed.add_argument("--fast", action="store_true",
@@ -76,7 +77,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     schedule.add_argument(
         "--schedule", choices=["simple", "warmup-cosine"], default="simple",
         help="simple: the seed's constant rate (train_model_simple); warmup-cosine: linear warmup, "
-        "cosine decay and gradient clipping (train_model)",
+        "cosine decay and gradient clipping (train_model) (default: simple)",
     )
     schedule.add_argument("--warmup-steps", type=int, default=None, help="warmup steps (warmup-cosine; default: 20%% of all steps)")
     schedule.add_argument("--initial-lr", type=float, default=None, help="learning rate at step 0 of the warmup (warmup-cosine; default: 3e-5)")
@@ -85,13 +86,16 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                           help="warmup-cosine: add up the gradients of K batches per optimizer step (default: 1)")
     schedule.add_argument("--max-norm", type=float, default=None, help="gradient-clipping norm (warmup-cosine; default: 1.0)")
     output = parser.add_argument_group("output")
-    output.add_argument("--out-dir", default="gptedu-run", help="folder for model.pth, config.json, history.json, training.png")
+    output.add_argument("--out-dir", default="gptedu-run", help="folder for model.pth, config.json, history.json, training.png (default: gptedu-run)")
     output.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     checkpoints = parser.add_argument_group("checkpoints (notebook 06)")
     checkpoints.add_argument("--checkpoint", action="store_true",
                              help="save checkpoint.safetensors (model, AdamW, step, random states) at the end of training")
     checkpoints.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
                              help="save checkpoint.safetensors every STEPS steps as well (implies --checkpoint)")
+    checkpoints.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                             help="start a new run from saved weights instead of random ones: a model.pth of an earlier "
+                             "gptedu train, or a file save_model wrote; the model flags must match its shapes")
     checkpoints.add_argument("--resume", default=None, metavar="CHECKPOINT",
                              help="continue the run saved in CHECKPOINT exactly where it stopped; --epochs counts all epochs, "
                              "so one more than the saved run trains one more epoch")
@@ -100,10 +104,30 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's parser with its errors on one line: argparse itself prints the whole usage first."""
+    """argparse's parser with its errors on one line (argparse prints the whole usage first), naming the
+    command's own ``--help`` and, for a mistyped flag, the closest one (``--epocs``: did you mean ``--epochs``?)."""
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 (argparse's signature)
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def _commands(self) -> dict[str, argparse.ArgumentParser]:
+        actions = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+        return dict(actions[0].choices) if actions else {}
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}. See `{self.prog} --help`.\n")
+        commands = self._commands()
+        command = next((arg for arg in getattr(self, "_argv", []) if arg in commands), None)
+        parser = commands.get(command, self)
+        hint = ""
+        unknown = [word.split("=")[0] for word in message.split() if word.startswith("--")]
+        if message.startswith("unrecognized arguments") and unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], list(parser._option_string_actions), n=1, cutoff=0.6)  # noqa: SLF001
+            hint = f" Did you mean {close[0]}?" if close else ""
+        see = parser.prog if command else self.prog
+        self.exit(2, f"{self.prog}: error: {message}.{hint} See `{see} --help`.\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,12 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gptedu", description="Pretrain a GPT from scratch, as in the gptedu notebooks.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="pretrain a GPT on a text (defaults: the seed's run)",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train = commands.add_parser("train", help="pretrain a GPT on a text (defaults: the seed's run)")  # helps name defaults
     _add_train_arguments(train)
     add_download_command(commands)  # gptedu download: GPT-2's weights ahead of time (gptedu/prefetch.py)
     add_prepare_command(commands)  # gptedu prepare: a large corpus into a token file (gptedu/corpus.py)
     add_grade_command(commands)  # gptedu grade: run students' notebooks, their checks into a CSV (gptedu/exercises/grading.py)
+    add_doctor_command(commands)  # gptedu doctor: what this machine has for the notebooks (gptedu/doctor.py)
     for command in commands.choices.values():  # `gptedu train ... --debug` works as well as `gptedu --debug train ...`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error")
     return parser
@@ -171,10 +195,7 @@ def check_train_args(args: argparse.Namespace) -> None:
             raise ConfigError(f"--device {args.device}: {error}") from error
     schedule_flags = {"--warmup-steps": args.warmup_steps, "--initial-lr": args.initial_lr,
                       "--min-lr": args.min_lr, "--max-norm": args.max_norm, "--accumulation-steps": args.accumulation_steps}
-    given = [flag for flag, value in schedule_flags.items() if value is not None]
-    if args.schedule == "simple" and given:
-        raise ConfigError(f"{', '.join(given)} only work with --schedule warmup-cosine; the seed's simple loop has a "
-                          "constant learning rate, no clipping and one batch per step. Add --schedule warmup-cosine or drop them.")
+    # the values first: `--accumulation-steps 0` is wrong whatever the schedule
     if args.warmup_steps is not None:
         check_int("--warmup-steps", args.warmup_steps, 0)
     if args.initial_lr is not None:
@@ -185,6 +206,10 @@ def check_train_args(args: argparse.Namespace) -> None:
         check_float("--max-norm", args.max_norm, positive=True, hint="The default is 1.0.")
     if args.accumulation_steps is not None:
         check_int("--accumulation-steps", args.accumulation_steps, 1, "1 is one batch per optimizer step.")
+    given = [flag for flag, value in schedule_flags.items() if value is not None]
+    if args.schedule == "simple" and given:
+        raise ConfigError(f"{', '.join(given)} only work with --schedule warmup-cosine; the seed's simple loop has a "
+                          "constant learning rate, no clipping and one batch per step. Add --schedule warmup-cosine or drop them.")
     if args.checkpoint_every is not None:
         check_int("--checkpoint-every", args.checkpoint_every, 1, "Use --checkpoint alone to save only at the end.")
     if args.compile and not args.fast:
@@ -198,6 +223,16 @@ def check_train_args(args: argparse.Namespace) -> None:
         if not corpus.is_file():
             raise DataNotFoundError(f"--corpus {args.corpus}: no such file, and it is not a known corpus name "
                                     f"({', '.join(CORPORA)}). Check the path, or use one of those names.")
+    if args.init_from is not None:
+        from .checkpoints import weights_file_kind
+
+        if args.resume is not None:
+            raise ConfigError("--init-from starts a new run from saved weights and --resume continues a saved run; "
+                              "pass one of the two.")
+        try:
+            weights_file_kind(check_path("--init-from", args.init_from))
+        except GPTEduError as error:
+            raise type(error)(f"--init-from {args.init_from}: {error}") from error
     if args.resume is not None:
         resume = inspect_file(check_path("--resume", args.resume))
         if resume.kind == "missing":
@@ -219,6 +254,22 @@ def check_train_args(args: argparse.Namespace) -> None:
             f"--out-dir {args.out_dir} already holds {', '.join(existing)}, which gptedu train did not write (no config.json "
             "or history.json of a gptedu run beside them); training would overwrite them. Choose another --out-dir, "
             "or add --force to overwrite them.")
+
+
+def _initial_weights(model, init_from: str | None):
+    """``model`` itself (random weights, the seed's run), or with the weights of ``--init-from`` copied in."""
+    if init_from is None:
+        return model
+    from .checkpoints import check_state_dict, load_model
+
+    state = load_model(init_from).state_dict()
+    try:
+        check_state_dict(model, state, source=Path(init_from).name)
+    except ConfigError as error:
+        raise ConfigError(f"--init-from {init_from}: {error} Pass the --context-length, --emb-dim, --n-heads and "
+                          "--n-layers it was trained with.") from None
+    model.load_state_dict(state)
+    return model
 
 
 def run_training(args: argparse.Namespace) -> dict:
@@ -269,7 +320,7 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
     torch.manual_seed(args.seed)
     device = get_device(args.device)
     fast_path = fast_path_for(device, compile=args.compile) if args.fast else FastPath()
-    model = apply_fast_path(GPTModel(cfg), replace(fast_path, compile=False))  # only evaluated: not worth compiling
+    model = apply_fast_path(_initial_weights(GPTModel(cfg), args.init_from), replace(fast_path, compile=False))  # only evaluated
     model.eval()
     torch.manual_seed(args.seed)
     if token_file:
@@ -294,7 +345,7 @@ def _run_training(args: argparse.Namespace, info: DistributedInfo) -> dict:
               + (f" x {args.accumulation_steps} accumulated." if (args.accumulation_steps or 1) > 1 else "."))
 
     torch.manual_seed(args.seed)
-    model = apply_fast_path(GPTModel(cfg), fast_path).to(device)
+    model = apply_fast_path(_initial_weights(GPTModel(cfg), args.init_from), fast_path).to(device)
     optimizer = make_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, fast_path=fast_path)
     if args.fast:
         print("Fast path:", fast_path.describe())
@@ -363,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     try:
-        {"download": run_download, "prepare": run_prepare, "grade": run_grade, "train": run_training}[args.command](args)
+        {"download": run_download, "prepare": run_prepare, "grade": run_grade, "doctor": run_doctor,
+         "train": run_training}[args.command](args)
     except GPTEduError as error:
         if debug:
             raise

@@ -127,6 +127,8 @@ def prepare_corpus(
     description = Path(str(output) + ".json")
     check_output_file(output, files, force, ours=is_token_file)  # the text is never replaced by its own token IDs
     check_output_file(description, files, force, ours=_is_description)
+    for path in files:  # before any progress bar or worker starts, so the error is the only thing printed
+        _check_utf8(path)
     total_chars = sum(p.stat().st_size for p in files)
     state = {"num_tokens": 0}
 
@@ -158,6 +160,25 @@ def prepare_corpus(
             "files": [str(p) for p in files]}
     atomic_write(description, lambda temporary: temporary.write_text(json.dumps(meta, indent=2) + "\n"))
     return meta
+
+
+def _check_utf8(path: Path, block: int = 1 << 24) -> None:
+    """Raise ``TextEncodingError`` (from ``read_utf8_text``, naming the byte) if ``path`` is not UTF-8.
+
+    Reads the file in 16 MiB blocks through an incremental decoder: a pass that costs far less than
+    tokenizing it, so a bad byte at the end of a large corpus is found before any work is done.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as file:
+            while chunk := file.read(block):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        read_utf8_text(path)  # raises the error that names the byte, its offset and its line
+        raise  # pragma: no cover (read_utf8_text always raises on the same bytes)
 
 
 def _is_description(path: Path) -> bool:

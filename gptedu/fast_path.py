@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from .errors import ConfigError
 from .model import GELU, GPTModel, LayerNorm, MultiHeadAttention
+from .validation import check_bool, check_device, check_float, check_instance
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class FastPath:
     fused_adamw: bool = False
     bf16: bool = False
     compile: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("fused_kernels", "fused_adamw", "bf16", "compile"):
+            check_bool(name, getattr(self, name))
 
     def describe(self) -> str:
         """A short text such as ``"fused kernels + fused AdamW + bf16"`` (or ``"faithful"``)."""
@@ -67,7 +72,7 @@ def native_bf16(device: torch.device | str) -> bool:
     instructions. Everywhere else (other CPUs, Apple's MPS) False: PyTorch would emulate bf16
     there, which is slower than fp32.
     """
-    device = torch.device(device)
+    device = torch.device(check_device("device", device))
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type == "cpu":
@@ -77,6 +82,7 @@ def native_bf16(device: torch.device | str) -> bool:
 
 def fused_adamw_supported(device: torch.device | str) -> bool:
     """True if this PyTorch has a fused AdamW kernel for ``device`` (CUDA; CPU since PyTorch 2.4)."""
+    check_device("device", device)
     try:
         torch.optim.AdamW([torch.zeros(1, device=device, requires_grad=True)], fused=True)
     except (RuntimeError, ValueError):
@@ -86,6 +92,7 @@ def fused_adamw_supported(device: torch.device | str) -> bool:
 
 def fast_path_for(device: torch.device | str, compile: bool = False) -> FastPath:
     """Everything that helps on ``device``: fused kernels, fused AdamW where supported, bf16 where native."""
+    check_device("device", device)
     return FastPath(fused_kernels=True, fused_adamw=fused_adamw_supported(device), bf16=native_bf16(device), compile=compile)
 
 
@@ -96,6 +103,7 @@ def apply_fast_path(model: nn.Module, fast_path: FastPath) -> nn.Module:
     block, which stays compiled). Works on a ``GPTModel`` and on any module built from its
     parts; parameters and ``state_dict`` keys do not change.
     """
+    check_instance("model", model, nn.Module, "a GPTModel (or a module built from its parts)")
     if not isinstance(fast_path, FastPath):
         raise ConfigError(f"fast_path must be a FastPath, for example fast_path_for(device); got {type(fast_path).__name__}.")
     for module in model.modules():
@@ -117,6 +125,11 @@ def apply_fast_path(model: nn.Module, fast_path: FastPath) -> nn.Module:
 def make_optimizer(model: nn.Module, lr: float = 0.0004, weight_decay: float = 0.1,
                    fast_path: FastPath | None = None) -> torch.optim.AdamW:
     """The seed's ``AdamW(lr=0.0004, weight_decay=0.1)``, fused into one kernel if ``fast_path.fused_adamw``."""
+    check_instance("model", model, nn.Module, "a GPTModel")
+    check_float("lr", lr, positive=True, hint="The seed trains with lr=0.0004.")
+    check_float("weight_decay", weight_decay, minimum=0.0, hint="The seed uses weight_decay=0.1; 0 turns it off.")
+    if fast_path is not None:
+        check_instance("fast_path", fast_path, FastPath, "a FastPath (for example fast_path_for(device)) or None")
     if fast_path is not None and fast_path.fused_adamw:
         device = next(model.parameters()).device
         if not fused_adamw_supported(device):

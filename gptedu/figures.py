@@ -302,3 +302,117 @@ def plot_checkpoint_contents(checkpoint_path: str | os.PathLike, model_path: str
         ax.set_title(f"What {files[0].name} holds")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------- notebook 05: causal mask and KV cache
+
+
+def causal_attention_weights(model, token_ids, layer: int = 0, head: int = 0):
+    """The attention weights ``(T, T)`` of one head of one layer for ``token_ids`` ``(1, T)``, as the book computes them.
+
+    Row i holds how much token i attends to each token j: the scores ``q_i · k_j / sqrt(head_dim)``
+    with the layer's own ``mask`` buffer setting every j > i to -inf, then softmax. So the upper
+    triangle is exactly 0: a token never looks ahead. Runs the real model up to that layer (eval mode).
+    """
+    import torch
+
+    from .validation import check_int_between
+
+    block_count = len(model.trf_blocks)
+    check_int_between("layer", layer, 0, block_count - 1)
+    att = model.trf_blocks[layer].att
+    check_int_between("head", head, 0, att.num_heads - 1)
+    ids = torch.as_tensor(token_ids).reshape(1, -1)  # (1, T)
+    num_tokens = ids.shape[1]
+    with torch.no_grad():
+        x = model.tok_emb(ids) + model.pos_emb(torch.arange(num_tokens, device=ids.device))  # (1, T, d)
+        for block in model.trf_blocks[:layer]:
+            x = block(x)
+        x = model.trf_blocks[layer].norm1(x)  # what the attention layer receives
+        queries = att.W_query(x).view(1, num_tokens, att.num_heads, att.head_dim)[0, :, head]  # (T, hd)
+        keys = att.W_key(x).view(1, num_tokens, att.num_heads, att.head_dim)[0, :, head]  # (T, hd)
+        scores = queries @ keys.T / att.head_dim ** 0.5  # (T, T)
+        scores = scores.masked_fill(att.mask.bool()[:num_tokens, :num_tokens], -torch.inf)  # no looking ahead
+        return torch.softmax(scores, dim=-1)  # (T, T), upper triangle 0
+
+
+def kv_cache_growth(model, token_ids, new_tokens: int) -> tuple[list[int], list[int]]:
+    """Run greedy generation with a real ``KVCache``; return the token IDs and the cache length after each call.
+
+    The first call (the prompt) computes keys and values for all its tokens; each later call for
+    the one new token only, so the lengths grow ``T, T+1, T+2, ...``. Used by
+    ``plot_causal_mask_and_kv_cache``; ``len(cache)`` is read from the cache itself.
+    """
+    import torch
+
+    from .validation import check_int
+
+    check_int("new_tokens", new_tokens, minimum=1)
+    ids = torch.as_tensor(token_ids).reshape(1, -1)  # (1, T)
+    cache = model.new_kv_cache()
+    lengths = []
+    step_input = ids
+    with torch.no_grad():
+        for _ in range(new_tokens):
+            logits = model(step_input, cache)  # (1, T_new, vocab): only the tokens the cache has not seen
+            lengths.append(len(cache))
+            step_input = logits[:, -1].argmax(dim=-1, keepdim=True)  # (1, 1): the next token, greedy
+            ids = torch.cat((ids, step_input), dim=1)
+    return ids[0].tolist(), lengths
+
+
+def plot_causal_mask_and_kv_cache(model, token_ids, tokenizer, new_tokens: int = 4) -> Figure:
+    """Draw the causal mask on real attention weights (left) and a KV cache growing during generation (right).
+
+    Left: ``causal_attention_weights`` of the first layer's first head for the prompt ``token_ids``;
+    the cells above the diagonal are masked (weight exactly 0), every row sums to 1. Right: one row
+    per model call of greedy generation with a cache (``kv_cache_growth``): the first call computes
+    keys and values for every prompt token, each later call for one new token and reads the rest
+    from the cache.
+    """
+    import torch
+
+    weights = causal_attention_weights(model, token_ids)
+    prompt_len = weights.shape[0]
+    all_ids, lengths = kv_cache_growth(model, token_ids, new_tokens)
+    labels = [_visible(tokenizer.decode([t])) for t in all_ids]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1, 1.35]})
+
+    masked = torch.triu(torch.ones_like(weights, dtype=torch.bool), diagonal=1)
+    shown = weights.masked_fill(masked, float("nan")).numpy()  # NaN: drawn as the background
+    left.set_facecolor("#e6e6e6")
+    image = left.imshow(shown, cmap="Blues", vmin=0, vmax=1)
+    for i in range(prompt_len):
+        for j in range(prompt_len):
+            text = "masked" if masked[i, j] else f"{weights[i, j]:.2f}"
+            left.text(j, i, text, ha="center", va="center", fontsize=7,
+                      color="gray" if masked[i, j] else ("white" if weights[i, j] > 0.6 else "black"))
+    left.set_xticks(range(prompt_len), labels[:prompt_len], rotation=30, ha="right", fontsize=8)
+    left.set_yticks(range(prompt_len), labels[:prompt_len], fontsize=8)
+    left.set_xlabel("Key: the token attended to")
+    left.set_ylabel("Query: the token attending")
+    left.set_title("1. Causal mask: each token attends to itself\nand earlier tokens only (row sums = 1)", fontsize=10)
+    fig.colorbar(image, ax=left, fraction=0.046, pad=0.04, label="Attention weight")
+
+    total = len(all_ids) - 1  # the last generated token has not been fed to the model yet
+    for row, length in enumerate(lengths):
+        first_new = 0 if row == 0 else lengths[row - 1]
+        for position in range(length):
+            new = position >= first_new
+            right.add_patch(Rectangle((position, row), 0.92, 0.8, facecolor="tab:orange" if new else "#cfe2f3",
+                                      edgecolor="gray", linewidth=0.5))
+        right.text(total + 0.2, row + 0.4, f"computed {length - first_new}, cached {first_new}", va="center", fontsize=8)
+    right.set_xlim(-0.2, total + 4.2)
+    right.set_ylim(len(lengths) + 1.0, -0.3)  # a free row at the bottom for the legend
+    right.set_xticks([p + 0.46 for p in range(total)], labels[:total], rotation=30, ha="right", fontsize=8)
+    right.set_yticks([r + 0.4 for r in range(len(lengths))],
+                     ["prompt"] + [f"new token {r}" for r in range(1, len(lengths))], fontsize=8)
+    right.set_xlabel("Position in the text (keys and values of each token)")
+    right.set_ylabel("Model call")
+    right.set_title("2. KV cache: after the prompt, each call computes keys\nand values for the new token only", fontsize=10)
+    right.legend(handles=[Patch(color="tab:orange", label="computed in this call"),
+                          Patch(color="#cfe2f3", label="read from the cache")], loc="lower right", ncol=2, fontsize=8)
+    for side in ("top", "right"):
+        right.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig

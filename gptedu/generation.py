@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from .errors import ConfigError, InvalidInputError
 from .model import GPTModel, model_context_length, model_vocab_size
-from .sampling import check_sampling_args, sample_next_token
+from .sampling import check_finite_logits, check_sampling_args, sample_next_token
 from .validation import check_bool, check_instance, check_int, check_int_or_none
 
 
@@ -29,9 +29,9 @@ def _check_generation_args(model: nn.Module, idx: torch.Tensor, max_new_tokens: 
     check_instance("model", model, nn.Module, "a torch model such as GPTModel(cfg)")
     check_instance("idx", idx, torch.Tensor, "a (batch, num_tokens) tensor of token IDs",
                    hint="Use text_to_token_ids(prompt, tokenizer) on a non-empty prompt.")
-    if idx.dim() != 2 or idx.shape[1] == 0:
+    if idx.dim() != 2 or idx.shape[0] == 0 or idx.shape[1] == 0:
         raise InvalidInputError(
-            f"idx must be a (batch, num_tokens) tensor with at least one token; got {tuple(idx.shape)}. "
+            f"idx must be a (batch, num_tokens) tensor with at least one token (and at least one row); got {tuple(idx.shape)}. "
             "Use text_to_token_ids(prompt, tokenizer) on a non-empty prompt."
         )
     check_int("max_new_tokens", max_new_tokens, 0)
@@ -66,6 +66,7 @@ def generate_text_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: in
         with torch.no_grad():
             logits = model(idx_cond)  # (B, T, vocab_size)
         logits = logits[:, -1, :]  # (B, vocab_size): only the last position predicts a new token
+        check_finite_logits(logits)  # broken (NaN) weights: a clear error, not a text of "!" (token 0)
         idx_next = torch.argmax(logits, dim=-1, keepdim=True)  # (B, 1)
         idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1)
     return idx

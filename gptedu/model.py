@@ -329,6 +329,9 @@ class GPTModel(nn.Module):
             raise InvalidInputError(f"Token IDs must be integers (torch.long); got dtype {in_idx.dtype}. "
                                     "text_to_token_ids returns them so; convert with .long().")
         seq_len, context_length = in_idx.shape[1], self.pos_emb.num_embeddings
+        if in_idx.shape[0] == 0:
+            raise InvalidInputError(f"The batch has no rows (shape {tuple(in_idx.shape)}): give the model at least one "
+                                    "sequence. Was a loader or a slice empty?")
         if seq_len == 0:
             raise InvalidInputError("The input has no tokens: give the model at least one token ID "
                                     f"(got shape {tuple(in_idx.shape)}; was the prompt an empty string?).")

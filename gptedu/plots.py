@@ -17,12 +17,39 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from .errors import ArgumentTypeError, InvalidInputError
+from .validation import check_instance, check_int, short_repr
+
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=figsize)
     return fig, ax
+
+
+def _series(name: str, values: object, finite: bool = True) -> list[float]:
+    """``values`` as a list of floats: a non-empty list, tuple, array or tensor of (finite) real numbers."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or not hasattr(values, "__iter__"):
+        raise ArgumentTypeError(f"{name} must be a list of numbers (as the training loops return); got "
+                                f"{short_repr(values)} ({type(values).__name__}).")
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must hold numbers only; got {short_repr(values)}.") from None
+    if not numbers:
+        raise InvalidInputError(f"{name} is empty: there is nothing to plot. Train for at least one evaluation first.")
+    if finite and not all(math.isfinite(v) for v in numbers):
+        raise InvalidInputError(f"{name} holds a non-finite value ({next(v for v in numbers if not math.isfinite(v))}): "
+                                "the run diverged, so the curve cannot be drawn. Lower the learning rate and train again.")
+    return numbers
+
+
+def _same_length(**series: list[float]) -> None:
+    if len({len(values) for values in series.values()}) > 1:
+        names = list(series)
+        raise InvalidInputError(f"{', '.join(names[:-1])} and {names[-1]} must have the same length (one value per "
+                                f"evaluation); got {', '.join(str(len(v)) for v in series.values())}.")
 
 
 def plot_losses(
@@ -33,11 +60,9 @@ def plot_losses(
     ax: Axes | None = None,
 ) -> Figure:
     """Plot training and validation loss against epochs, with a second x-axis of tokens seen (the seed's figure)."""
-    if not len(epochs_seen) == len(tokens_seen) == len(train_losses) == len(val_losses):
-        raise ValueError(
-            "epochs_seen, tokens_seen, train_losses and val_losses must have the same length; got "
-            f"{len(epochs_seen)}, {len(tokens_seen)}, {len(train_losses)} and {len(val_losses)}."
-        )
+    epochs_seen, tokens_seen = _series("epochs_seen", epochs_seen), _series("tokens_seen", tokens_seen)
+    train_losses, val_losses = _series("train_losses", train_losses), _series("val_losses", val_losses)
+    _same_length(epochs_seen=epochs_seen, tokens_seen=tokens_seen, train_losses=train_losses, val_losses=val_losses)
     fig, ax1 = _axes(ax, (5, 3))
     ax1.plot(epochs_seen, train_losses, label="Training loss")
     ax1.plot(epochs_seen, val_losses, linestyle="-.", label="Validation loss")
@@ -60,6 +85,12 @@ def plot_perplexity(
     ax: Axes | None = None,
 ) -> Figure:
     """Plot training and validation perplexity (``exp(loss)``) against tokens seen, on a log scale."""
+    tokens_seen = _series("tokens_seen", tokens_seen)
+    train_losses, val_losses = _series("train_losses", train_losses), _series("val_losses", val_losses)
+    _same_length(tokens_seen=tokens_seen, train_losses=train_losses, val_losses=val_losses)
+    if max(train_losses + val_losses) > 700:  # math.exp overflows a float just above 709
+        raise InvalidInputError(f"A loss of {max(train_losses + val_losses):g} has a perplexity too large to draw; "
+                                "losses of a working run lie between 0 and about 11 (ln 50,257).")
     fig, ax = _axes(ax, (5, 3))
     ax.plot(tokens_seen, [math.exp(loss) for loss in train_losses], label="Training perplexity")
     ax.plot(tokens_seen, [math.exp(loss) for loss in val_losses], linestyle="-.", label="Validation perplexity")
@@ -74,6 +105,7 @@ def plot_perplexity(
 
 def plot_learning_rate(track_lrs: Sequence[float], ax: Axes | None = None) -> Figure:
     """Plot the learning rate of every optimizer step (warmup, then cosine decay)."""
+    track_lrs = _series("track_lrs", track_lrs)
     fig, ax = _axes(ax, (5, 3))
     ax.plot(range(len(track_lrs)), track_lrs)
     ax.set_xlabel("Training step")
@@ -88,6 +120,11 @@ def plot_training_summary(num_epochs: int, history: Sequence) -> Figure:
 
     ``history`` is what ``train_model_simple`` or ``train_model`` returned.
     """
+    check_int("num_epochs", num_epochs, minimum=1)
+    check_instance("history", history, (tuple, list), "what train_model_simple or train_model returned")
+    if len(history) < 3:
+        raise InvalidInputError(f"history must hold train_losses, val_losses and tokens_seen (what the training loops "
+                                f"return); got {len(history)} item(s).")
     train_losses, val_losses, tokens_seen = history[0], history[1], history[2]
     epochs = [num_epochs * i / max(len(train_losses) - 1, 1) for i in range(len(train_losses))]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -105,11 +142,13 @@ def plot_loss_chain(target_probas: Sequence[float], labels: Sequence[str], vocab
     The left panel compares the probabilities with a uniform guess (``1 / vocab_size``, log
     scale); the right one shows ``-log p`` per prediction and their mean, the cross-entropy loss.
     """
-    probas = [float(p) for p in target_probas]
-    if len(probas) != len(labels) or not probas:
-        raise ValueError(f"target_probas and labels must be non-empty and of the same length; got {len(probas)} and {len(labels)}.")
+    probas = _series("target_probas", target_probas)
+    check_instance("labels", labels, (list, tuple), "a list of str, one per prediction")
+    check_int("vocab_size", vocab_size, minimum=2)
+    if len(probas) != len(labels):
+        raise InvalidInputError(f"target_probas and labels must have the same length; got {len(probas)} and {len(labels)}.")
     if not all(0 < p <= 1 for p in probas):
-        raise ValueError(f"target_probas must be probabilities in (0, 1]; got {probas}.")
+        raise InvalidInputError(f"target_probas must be probabilities in (0, 1]; got {probas}.")
     neg_logs = [-math.log(p) for p in probas]
     loss = sum(neg_logs) / len(neg_logs)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -150,10 +189,14 @@ def plot_top_k_top_p(
     ``top_p`` threshold and the tokens ``top_p_filter`` keeps shaded. The kept sets are computed with
     those two functions, so the picture shows what sampling does.
     """
+    import torch  # noqa: PLC0415
+
     from .sampling import top_k_filter, top_p_filter  # noqa: PLC0415 (plots stays importable without sampling)
 
+    check_instance("logits", logits, torch.Tensor, "a torch.Tensor of one position's logits")
+    check_int("num_tokens", num_tokens, minimum=1)
     if logits.dim() != 1:
-        raise ValueError(f"logits must be one position's (vocab_size,) logits; got shape {tuple(logits.shape)}.")
+        raise InvalidInputError(f"logits must be one position's (vocab_size,) logits; got shape {tuple(logits.shape)}.")
     probs = logits.float().softmax(dim=-1)
     sorted_probs, order = probs.sort(descending=True)
     ids, shown = order[:num_tokens].tolist(), sorted_probs[:num_tokens].tolist()

@@ -31,8 +31,9 @@ from typing import Any
 import torch
 
 from .config import GPT2_PRESETS, gpt2_config
-from .errors import ChecksumError, ConfigError, DataNotFoundError
+from .errors import ChecksumError, ConfigError, DataNotFoundError, FileKindError
 from .model import GPTModel
+from .validation import check_bool, check_device, check_instance, check_path
 
 HF_REPOS = {
     "gpt2-small (124M)": "openai-community/gpt2", "gpt2-medium (355M)": "openai-community/gpt2-medium",
@@ -77,6 +78,8 @@ def build_empty_gpt(cfg: dict[str, Any], tie_output_head: bool = True, device: s
     too: the weights are then copied straight there, with no full copy in CPU memory). GPT-2 uses its
     token embedding as output layer, so ``out_head.weight`` *is* ``tok_emb.weight``.
     """
+    check_bool("tie_output_head", tie_output_head)
+    check_device("device", device)
     with torch.device("meta"):
         model = GPTModel(cfg)
     model.to_empty(device=device)
@@ -239,6 +242,8 @@ def load_weights_into_gpt(gpt: GPTModel, params: dict | Iterable[tuple[str, Any]
     ``gpt2_weight_map`` says; then ``out_head`` is tied to ``tok_emb``, as in GPT-2. A missing
     tensor or a shape that does not fit raises ``ConfigError`` naming it. Returns ``gpt``.
     """
+    check_instance("gpt", gpt, GPTModel, "a GPTModel built with a GPT-2 config")
+    check_instance("params", params, (dict, Iterable), "the book's params dict, a state dict or (name, tensor) pairs")
     if isinstance(params, dict):  # -> (GPT-2 name, tensor) pairs
         params = _book_params_as_hf(params) if "blocks" in params else params.items()
     model_params = dict(gpt.named_parameters(remove_duplicate=False))  # "trf_blocks.0.att.W_query.weight" -> tensor
@@ -284,24 +289,48 @@ _BLOCK_BYTES = 16 << 20  # tensors above 16 MiB are copied in blocks of about th
 
 
 def _torch_file_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
-    state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)  # mmap: no copy in memory
+    from .checkpoints import read_torch_weights
+
+    state = read_torch_weights(path, mmap=True)  # weights_only; text, random bytes, truncated files said as such
     if "model_state_dict" in state:  # the seed's model-and-optimizer checkpoint
         state = state["model_state_dict"]
-    yield from state.items()
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise FileKindError(f"{path.name} holds {name!r} = {type(value).__name__}, not a tensor: it is no state dict "
+                                "of GPT-2 weights. Pass a file of model weights (torch.save(model.state_dict(), path)).")
+        yield name, value
 
 
 def _file_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
-    return _safetensors_tensors(path) if path.suffix == ".safetensors" else _torch_file_tensors(path)
+    """A weights file's (name, tensor) pairs; the reader is picked by the file's content, not its name."""
+    from .checkpoints import weights_file_kind
+
+    kind = weights_file_kind(path)  # a clear error for text, random bytes, a truncated file, ...
+    return _safetensors_tensors(path) if kind.kind == "safetensors" else _torch_file_tensors(path)
+
+
+def _read_json(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object in ``path``, which must hold ``keys``; ``ConfigError`` saying what is wrong otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid JSON ({error}). Restore it from the download, or delete it "
+                          "(then model_size gives the shapes).") from None
+    missing = [key for key in keys if key not in data] if isinstance(data, dict) else list(keys)
+    if missing:
+        raise ConfigError(f"{path} lacks {', '.join(missing)}: it is not a GPT-2 {path.name} (GPT-2's has "
+                          f"{', '.join(keys)}). Restore it from the download, or delete it (then model_size gives the shapes).")
+    return data
 
 
 def _config_from_hf_json(path: Path) -> dict[str, Any]:
-    hf = json.loads(path.read_text())
+    hf = _read_json(path, ("n_embd", "n_head", "n_layer"))
     return {"vocab_size": hf.get("vocab_size", 50257), "context_length": hf.get("n_positions", hf.get("n_ctx", 1024)),
             "emb_dim": hf["n_embd"], "n_heads": hf["n_head"], "n_layers": hf["n_layer"], "drop_rate": 0.0, "qkv_bias": True}
 
 
 def _config_from_openai_hparams(path: Path) -> dict[str, Any]:
-    hp = json.loads(path.read_text())
+    hp = _read_json(path, ("n_vocab", "n_ctx", "n_embd", "n_head", "n_layer"))
     return {"vocab_size": hp["n_vocab"], "context_length": hp["n_ctx"], "emb_dim": hp["n_embd"],
             "n_heads": hp["n_head"], "n_layers": hp["n_layer"], "drop_rate": 0.0, "qkv_bias": True}
 
@@ -309,6 +338,10 @@ def _config_from_openai_hparams(path: Path) -> dict[str, Any]:
 def _load_book_state_dict(path: Path, model_size: str | None, device: str | torch.device = "cpu") -> GPTModel:
     """A ``.pth`` / ``.safetensors`` file with ``GPTModel``'s own names (the book's layout)."""
     shapes = {key: tuple(value.shape) for key, value in _file_tensors(path)}
+    missing = [key for key in ("tok_emb.weight", "pos_emb.weight", "trf_blocks.0.att.W_query.weight") if key not in shapes]
+    if missing:
+        raise ConfigError(f"{path} has GPTModel names but lacks {', '.join(missing)}: it is incomplete, or not a "
+                          "GPTModel's state_dict. Save it again with torch.save(model.state_dict(), path).")
     n_layers = 1 + max(int(key.split(".")[1]) for key in shapes if key.startswith("trf_blocks."))
     vocab_size, emb_dim = shapes["tok_emb.weight"]
     saved_cfg = path.with_name("config.json")  # what `gptedu train` writes beside model.pth
@@ -354,7 +387,9 @@ def _load_local(path: Path, model_size: str | None, device: str | torch.device =
         raise DataNotFoundError(f"No such file or folder: {path}.")
     if path.suffix == ".index" or path.name.startswith("model.ckpt"):
         return _load_local(path.parent, model_size, device)
-    first_key = next(iter(_file_tensors(path)))[0]
+    first_key = next(iter(_file_tensors(path)), ("", None))[0]
+    if not first_key:
+        raise ConfigError(f"{path} holds no tensors: it is not a file of GPT-2 weights.")
     if first_key.startswith(("tok_emb.", "pos_emb.", "trf_blocks.", "final_norm.", "out_head.")):
         return _load_book_state_dict(path, model_size, device)
     return _load_hf_file(path, gpt2_config(model_size or "124M"), device)
@@ -383,6 +418,10 @@ def load_gpt2(model_size: str | None = "124M", source: str | os.PathLike = "hugg
     ``device``: where the weights go (copied there tensor by tensor, e.g. ``get_device()``).
     Offline and not cached, it raises ``DataNotFoundError`` saying what to download and where.
     """
+    if model_size is not None:
+        gpt2_config(model_size)  # a clear error for an unknown size, before any file is read
+    check_path("source", source, hint="Pass 'huggingface', 'openai', or a folder or file of GPT-2 weights.")
+    check_device("device", device)
     if str(source) in ("huggingface", "hf"):
         from .hub import hf_weights_path
 
@@ -405,15 +444,23 @@ def load_gpt2(model_size: str | None = "124M", source: str | os.PathLike = "hugg
 # ---------------------------------------------------------------- export for transformers
 
 
-def export_to_hf(model: GPTModel, folder: str | os.PathLike) -> Path:
+def export_to_hf(model: GPTModel, folder: str | os.PathLike, force: bool = False) -> Path:
     """Write ``model`` as a Hugging Face GPT-2 folder (``config.json`` + ``model.safetensors``).
 
     ``transformers.GPT2LMHeadModel.from_pretrained(folder)`` then loads it, for students who
     continue in that ecosystem. The model must be GPT-2-shaped: ``qkv_bias=True`` and an output
-    head equal to the token embedding (GPT-2 has no separate head).
+    head equal to the token embedding (GPT-2 has no separate head). An existing ``model.safetensors``
+    in ``folder`` that ``export_to_hf`` did not write is refused unless ``force=True``.
     """
     from safetensors.torch import save_file
 
+    from .safe_io import check_output_file
+
+    check_instance("model", model, GPTModel, "a GPTModel")
+    folder = check_path("folder", folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file; export_to_hf writes a folder (config.json + model.safetensors). Choose a new folder name.")
+    check_output_file(folder / "model.safetensors", force=check_bool("force", force), ours=_exported_by_us)
     cfg = model.cfg
     if not cfg["qkv_bias"]:
         raise ConfigError("export_to_hf needs a GPT-2-shaped model: build it with qkv_bias=True (GPT-2 has q/k/v biases).")
@@ -424,9 +471,9 @@ def export_to_hf(model: GPTModel, folder: str | os.PathLike) -> Path:
     # the loading map run backwards: transpose back to Conv1D's (in, out); join query, key, value into c_attn
     out = {name: torch.cat([sd[t].T if transpose else sd[t] for t in targets], dim=-1)
            for name, (targets, transpose) in gpt2_weight_map(cfg["n_layers"]).items()}
-    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous().clone() for k, v in out.items()}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    save_file({k: v.contiguous().clone() for k, v in out.items()}, str(folder / "model.safetensors"),
+              metadata={"format": "pt", _EXPORT_MARK: "1"})
     hf_config = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "gelu_new",
                  "vocab_size": cfg["vocab_size"], "n_positions": cfg["context_length"], "n_ctx": cfg["context_length"],
                  "n_embd": cfg["emb_dim"], "n_head": cfg["n_heads"], "n_layer": cfg["n_layers"],
@@ -435,3 +482,15 @@ def export_to_hf(model: GPTModel, folder: str | os.PathLike) -> Path:
     (folder / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n")
     return folder
 
+
+_EXPORT_MARK = "gptedu_export_to_hf"  # in the metadata of the model.safetensors export_to_hf writes
+
+
+def _exported_by_us(path: Path) -> bool:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            return (file.metadata() or {}).get(_EXPORT_MARK) == "1"
+    except (SafetensorError, OSError, ValueError):
+        return False

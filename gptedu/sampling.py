@@ -76,6 +76,26 @@ def check_logits(logits: torch.Tensor, name: str = "logits") -> torch.Tensor:
     return logits
 
 
+def check_finite_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Return ``logits`` if no value is NaN or +inf and every row keeps a finite logit; raise a clear error otherwise.
+
+    NaN logits come from broken weights (a run that diverged, a damaged file); without this check
+    greedy decoding silently picks token 0 (``"!"``) and sampling fails inside ``torch.multinomial``.
+    ``-inf`` is fine: it is how ``top_k_filter`` and ``top_p_filter`` remove tokens.
+    """
+    check_logits(logits)
+    bad = torch.isnan(logits) | torch.isposinf(logits)
+    if bool(bad.any()):
+        raise InvalidInputError(
+            f"The model's logits hold {int(bad.sum()):,} NaN or +inf values (of {logits.numel():,}): its weights are broken, "
+            "for example by a training run that diverged or a damaged file. Load the last good checkpoint "
+            "(load_checkpoint / load_model), or train again with a lower learning rate."
+        )
+    if logits.dim() > 0 and bool(torch.isneginf(logits).all(dim=-1).any()):
+        raise InvalidInputError("Every logit of a row is -inf, so no token is left to choose. Loosen top_k / top_p.")
+    return logits
+
+
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Divide the logits by ``temperature`` (0.001 to 1000): below 1 sharpens the distribution, above 1 flattens it.
 
@@ -150,6 +170,7 @@ def sample_next_token(
     ``generator`` when given (for reproducible samples) or PyTorch's global random state.
     """
     check_sampling_args(temperature, top_k, top_p)
+    check_finite_logits(logits)  # broken weights: a clear error, not "!!!!" or a torch.multinomial traceback
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
     if temperature == 0:

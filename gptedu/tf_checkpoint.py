@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ChecksumError, DataNotFoundError
+from .errors import ChecksumError, ConfigError, DataNotFoundError
+from .validation import short_repr
 
 # ---------------------------------------------------------------- CRC32C (Castagnoli)
 
@@ -285,6 +286,9 @@ def load_gpt2_params_from_tf_ckpt(ckpt_path: str | os.PathLike, settings: dict) 
     ``settings`` is the checkpoint's hparams.json (only ``n_layer`` is used). Leading size-1
     dimensions are dropped, as the book does (``c_attn/w`` is stored as [1, d, 3d]).
     """
+    if not isinstance(settings, dict) or not isinstance(settings.get("n_layer"), int) or isinstance(settings["n_layer"], bool):
+        raise ConfigError(f"settings must be the checkpoint's hparams.json as a dict, with an integer n_layer (12 for "
+                          f"124M); got {short_repr(settings)}. Read it with json.load(open(folder / 'hparams.json')).")
     params: dict = {"blocks": [{} for _ in range(settings["n_layer"])]}
     for name, array in read_tf_checkpoint(ckpt_path):
         parts = name.split("/")[1:]  # drop the leading "model/"

@@ -86,6 +86,18 @@ def check_device_name(name: str, value: Any, hint: str = "") -> str:
     return value
 
 
+def check_device(name: str, value: Any, hint: str = "") -> Any:
+    """Return ``value`` if it is a ``torch.device`` or a device name ``check_device_name`` accepts."""
+    import torch  # here, not at the top: the checks above need no torch
+
+    if isinstance(value, torch.device):
+        return value
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str such as 'cpu' or a torch.device; got {short_repr(value)} "
+                                f"({type(value).__name__}).{_tail(hint)}")
+    return check_device_name(name, value, hint)
+
+
 def check_text(name: str, value: Any, hint: str = "") -> str:
     """Return ``value`` if it is a string with more than white space (``check_str``, then not empty)."""
     check_str(name, value, hint)

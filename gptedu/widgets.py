@@ -5,7 +5,10 @@ likely next tokens as a bar chart and samples one. The explorer is a thin layer 
 functions: ``next_token_distribution`` (the numbers), ``plot_next_token_distribution`` (the
 chart) and ``SamplingExplorer.render`` (what one slider move shows), which
 tests/test_widgets.py calls directly. ipywidgets is imported only when the widget is built;
-only APIs common to ipywidgets 7 (Colab) and 8 are used (sliders, ``observe``, ``Output``).
+only APIs common to ipywidgets 7 (Colab) and 8 are used (sliders, ``observe``, ``Image``, ``Label``).
+The chart goes into the widget as a PNG image (``figure_png``), so it draws in a fresh kernel
+whatever pyplot's state: displaying a bare ``Figure`` would show the text ``<Figure size ...>``
+unless an earlier cell had imported pyplot.
 """
 
 from __future__ import annotations
@@ -65,6 +68,15 @@ def _check_explorer_args(model: nn.Module, prompt: str, num_tokens: int) -> None
     check_int("num_tokens", num_tokens, 1, hint="It is how many of the most likely tokens to show, e.g. 10.")
 
 
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """``fig`` as PNG bytes, drawn with matplotlib's Agg renderer: no pyplot and no notebook backend needed."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)  # matplotlib picks its Agg renderer for "png"
+    return buffer.getvalue()
+
+
 def plot_next_token_distribution(dist: NextTokenDistribution, title: str = "Next-token distribution") -> Figure:
     """A bar chart of the most likely next tokens and their probabilities."""
     check_instance("dist", dist, NextTokenDistribution, "a NextTokenDistribution from next_token_distribution(...)")
@@ -74,7 +86,9 @@ def plot_next_token_distribution(dist: NextTokenDistribution, title: str = "Next
     ax.bar(range(len(labels)), dist.top_probs, color="tab:blue")
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=45, ha="right")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, max(dist.top_probs) * 1.25 or 1)  # an untrained model's bars (about 1e-4) stay visible
+    for x, prob in enumerate(dist.top_probs):
+        ax.annotate(f"{prob:.2g}", (x, prob), ha="center", va="bottom", fontsize=7)
     ax.set_xlabel("Next token")
     ax.set_ylabel("Probability")
     ax.set_title(title)
@@ -107,9 +121,8 @@ class SamplingExplorer:
         return plot_next_token_distribution(dist, title), sample
 
     def widget(self) -> Any:
-        """The ipywidgets explorer: three sliders above the chart and the sampled text."""
+        """The ipywidgets explorer: three sliders above the chart (a PNG image) and the sampled text."""
         import ipywidgets as widgets  # noqa: PLC0415 (optional dependency, needed only here)
-        from IPython.display import display  # noqa: PLC0415
 
         style = {"description_width": "initial"}
         self.sliders = {
@@ -119,19 +132,18 @@ class SamplingExplorer:
             "top_p": widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top_p (1 = off)",
                                          style=style),
         }
-        self.output = widgets.Output()
+        self.image = widgets.Image(format="png")
+        self.sample = widgets.Label()
 
         def update(_change: Any = None) -> None:
             fig, sample = self.render(**{name: slider.value for name, slider in self.sliders.items()})
-            self.output.clear_output(wait=True)
-            with self.output:
-                display(fig)
-                print(f"{self.prompt}[{sample}]")
+            self.image.value = figure_png(fig)
+            self.sample.value = f"{self.prompt}[{sample}]"
 
         for slider in self.sliders.values():
             slider.observe(update, names="value")
         update()
-        return widgets.VBox([*self.sliders.values(), self.output])
+        return widgets.VBox([*self.sliders.values(), self.image, self.sample])
 
 
 def explore_sampling(model: nn.Module, tokenizer: Any, prompt: str, num_tokens: int = 10) -> Any:

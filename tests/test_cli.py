@@ -278,6 +278,7 @@ WC = ["--schedule", "warmup-cosine"]
 BAD_TRAIN_FLAGS = [
     (["--checkpoint-every", "0"], "--checkpoint-every must be a positive integer; got 0"),
     ([*WC, "--accumulation-steps", "0"], "--accumulation-steps must be a positive integer; got 0"),
+    (["--accumulation-steps", "0"], "--accumulation-steps must be a positive integer; got 0"),  # whatever the schedule
     (["--lr", "nan"], "--lr must be a finite number; got nan"),
     (["--lr", "-1"], "--lr must be greater than 0; got -1.0"),
     (["--lr", "inf"], "--lr must be a finite number; got inf"),
@@ -322,7 +323,7 @@ def test_a_flag_that_cannot_work_is_one_line_naming_it_before_anything_loads(sma
     (["--epochs", "abc"], "gptedu train: error: argument --epochs: invalid int value: 'abc'. See `gptedu train --help`."),
     (["--lr", "fast"], "gptedu train: error: argument --lr: invalid float value: 'fast'. See `gptedu train --help`."),
     (["--schedule", "cosine"], "gptedu train: error: argument --schedule: invalid choice: 'cosine'"),
-    (["--epochz", "3"], "gptedu: error: unrecognized arguments: --epochz 3. See `gptedu --help`."),  # the main parser's
+    (["--epochz", "3"], "gptedu: error: unrecognized arguments: --epochz 3. Did you mean --epochs? See `gptedu train --help`."),
 ])
 def test_a_flag_argparse_cannot_read_is_one_line_too(nothing_may_load, flags, message):
     code, err = run_cli(["train", *flags])
@@ -334,7 +335,9 @@ def test_a_flag_argparse_cannot_read_is_one_line_too(nothing_may_load, flags, me
 def test_resume_from_a_file_that_is_not_a_checkpoint_says_what_it_is(small_corpus, small_model, tmp_path, nothing_may_load):
     (tmp_path / "notes.txt").write_text("my notes\n")
     torch.save(small_model.state_dict(), tmp_path / "model.pth")
-    for path, kind in ((small_corpus, "a text file (it starts with "), (tmp_path / "model.pth", "a PyTorch file written by torch.save")):
+    (tmp_path / "random.bin").write_bytes(bytes(range(256)) * 4)
+    for path, kind in ((small_corpus, "a text file (it starts with "), (tmp_path / "model.pth", "a PyTorch file written by torch.save"),
+                       (tmp_path / "random.bin", "binary data in no format gptedu knows")):
         code, err = run_cli(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "run"), "--resume", str(path)])
         assert code == 2
         assert_one_line(err)
@@ -387,6 +390,18 @@ def test_a_corpus_that_is_not_utf8_is_one_line_with_the_byte(tmp_path):
     assert code == 2
     assert_one_line(err)
     assert err.startswith(f"gptedu: error: {corpus} is not UTF-8 text: byte 0xE9 at byte offset 29 (line 2)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latin.txt"]  # no run folder, no temporary file
+
+
+def test_prepare_of_a_file_that_is_not_utf8_is_one_line_and_leaves_nothing(tmp_path):
+    source = tmp_path / "latin.txt"
+    source.write_bytes(b"Every effort moves you\nto caf\xe9s\n" * 10)
+    code, err = run_cli(["prepare", str(source), str(tmp_path / "corpus.bin")])
+    assert code == 2
+    assert_one_line(err)
+    assert err.startswith(f"gptedu: error: {source} is not UTF-8 text: byte 0xE9 at byte offset 29 (line 2)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latin.txt"]  # no output, no *.partial left behind
+    assert source.read_bytes() == b"Every effort moves you\nto caf\xe9s\n" * 10
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -440,3 +455,66 @@ def test_train_on_a_text_with_endoftext_counts_the_tokens_the_loaders_use(tmp_pa
     ids = GPTDatasetV1(text, tokenizer, 32, 32).token_ids.tolist()
     assert ids.count(50256) == 1
     assert lines[1] == f"Tokens: {len(ids)}"
+
+
+# --- help, typos and starting from saved weights ---------------------------------------------------------
+
+
+def test_train_help_names_each_default_once_and_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "(default: 2) (default: 2)" not in text and "(default: None)" not in text
+    assert text.count("(default: 0.0004)") == 1
+    parser = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    silent = [a.option_strings[0] for a in parser._actions if a.option_strings and not a.help]
+    assert silent == []
+
+
+@pytest.mark.parametrize(("argv", "suggestion", "see"), [
+    (["train", "--epocs", "1"], "Did you mean --epochs?", "See `gptedu train --help`."),
+    (["prepare", "a.txt", "b.bin", "--wrokers", "2"], "Did you mean --workers?", "See `gptedu prepare --help`."),
+    (["train", "--zzzzzz"], "", "See `gptedu train --help`."),
+])
+def test_a_mistyped_flag_suggests_the_closest_and_the_commands_help(argv, suggestion, see):
+    code, err = run_cli(argv)
+    assert code == 2
+    assert_one_line(err)
+    assert suggestion in err and err.rstrip().endswith(see)
+
+
+def test_init_from_starts_a_new_run_from_the_weights_of_an_earlier_one(small_corpus, tmp_path):
+    first = tmp_path / "first"
+    code, lines, err = run_main(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(first), "--epochs", "3",
+                                 "--lr", "0.005"])  # 42 steps at a high rate: the tiny model learns the story's words
+    assert code == 0, err
+    code, again, err = run_main(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "second"),
+                                 "--init-from", str(first / "model.pth")])
+    assert code == 0, err
+
+    def baseline(output):
+        return float(next(line for line in output if line.startswith("Training loss:")).split(":")[1])
+
+    # the second run starts where the first ended: its loss before training is far below the random model's
+    assert baseline(again) < baseline(lines) - 2.0
+    assert any(line.startswith("Ep 1 (Step 000000)") for line in again)
+
+
+def test_init_from_with_other_shapes_or_with_resume_is_one_line(small_corpus, tmp_path):
+    first = tmp_path / "first"
+    assert run_main(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(first)])[0] == 0
+    wider = [*TINY[:1], "64", *TINY[2:]]  # --emb-dim 64 instead of 32
+    code, err = run_cli(["train", *wider, "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "b"),
+                         "--init-from", str(first / "model.pth")])
+    assert code == 2
+    assert_one_line(err)
+    assert "--init-from" in err and "--emb-dim" in err and "tok_emb.weight" in err
+    code, err = run_cli(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "c"),
+                         "--init-from", str(first / "model.pth"), "--resume", str(first / "model.pth")])
+    assert (code, err.startswith("gptedu: error: --init-from starts a new run")) == (2, True)
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    code, err = run_cli(["train", *TINY, "--corpus", str(small_corpus), "--out-dir", str(tmp_path / "d"),
+                         "--init-from", str(tmp_path / "notes.txt")])
+    assert code == 2
+    assert_one_line(err)
+    assert "--init-from" in err and "a text file" in err

@@ -166,7 +166,7 @@ def test_experiments_are_not_graded_but_say_what_to_observe(exercise, capsys):
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.id)
 def test_every_exercise_has_a_time_label_hints_and_a_statement(exercise):
     assert exercise.minutes > 0 and exercise.cpu_seconds >= 0
-    assert ("2-core laptop CPU" in exercise.time_label) != (exercise.kind == "choice")
+    assert ("2-core CPU" in exercise.time_label) != (exercise.kind == "choice")
     assert exercise.statement.strip() and exercise.title.strip()
     assert exercise.id in exercise_markdown(exercise) and exercise.time_label in exercise_markdown(exercise)
     if exercise.cpu_seconds > 120:  # anything over 2 minutes of computing has a small-config variant

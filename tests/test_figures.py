@@ -210,3 +210,61 @@ def test_gpt2_weight_map_refuses_a_block_or_bias_the_model_lacks(tmp_path):
     no_bias = GPTModel({**cfg, "qkv_bias": False})
     with pytest.raises(ConfigError, match="trf_blocks.0.att.W_query.bias.*qkv_bias=True"):
         plot_gpt2_weight_map(shapes, {name: tuple(p.shape) for name, p in no_bias.named_parameters()})
+
+
+# --- notebook 05: the causal mask on real attention weights, the KV cache growing ---------------------
+
+from gptedu import generate_text, get_tokenizer, text_to_token_ids  # noqa: E402
+from gptedu.figures import causal_attention_weights, kv_cache_growth, plot_causal_mask_and_kv_cache  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_gpt():
+    torch.manual_seed(0)
+    cfg = {"vocab_size": 50257, "context_length": 16, "emb_dim": 32, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0,
+           "qkv_bias": True}
+    return GPTModel(cfg).eval()
+
+
+def test_causal_attention_weights_are_the_layers_own_and_never_look_ahead(small_gpt):
+    ids = torch.tensor([[464, 2068, 7586, 21831, 18045]])  # (1, 5)
+    weights = causal_attention_weights(small_gpt, ids, layer=1, head=1)  # (5, 5)
+    assert weights.shape == (5, 5)
+    assert torch.equal(weights.triu(diagonal=1), torch.zeros(5, 5))  # exactly 0 above the diagonal
+    assert torch.allclose(weights.sum(dim=-1), torch.ones(5))
+    # the same weights times the layer's values reproduce what the real attention layer outputs for that head
+    att = small_gpt.trf_blocks[1].att
+    with torch.no_grad():
+        x = small_gpt.trf_blocks[0](small_gpt.tok_emb(ids) + small_gpt.pos_emb(torch.arange(5)))
+        x = small_gpt.trf_blocks[1].norm1(x)
+        values = att.W_value(x).view(1, 5, att.num_heads, att.head_dim)  # (1, T, nh, hd)
+        all_heads = torch.stack([causal_attention_weights(small_gpt, ids, 1, h) @ values[0, :, h] for h in range(2)], 1)
+        expected = att(x)  # (1, T, d)
+    assert torch.allclose(att.out_proj(all_heads.reshape(1, 5, -1)), expected, atol=1e-5)
+
+
+def test_causal_attention_weights_refuse_a_layer_the_model_lacks(small_gpt):
+    with pytest.raises(ConfigError, match="layer must be an integer between 0 and 1; got 2"):
+        causal_attention_weights(small_gpt, torch.tensor([[1, 2]]), layer=2)
+
+
+def test_kv_cache_grows_one_token_per_call_and_gives_greedy_text(small_gpt):
+    prompt = torch.tensor([[464, 2068, 7586]])
+    ids, lengths = kv_cache_growth(small_gpt, prompt, new_tokens=4)
+    assert lengths == [3, 4, 5, 6]  # the prompt's 3 tokens, then one more per call
+    greedy = generate_text(small_gpt, prompt, max_new_tokens=4, context_size=16, use_cache=False)
+    assert ids == greedy[0].tolist()
+
+
+def test_causal_mask_and_kv_cache_figure_draws_what_the_model_computed(small_gpt):
+    tokenizer = get_tokenizer()
+    prompt = text_to_token_ids("Every effort moves you", tokenizer)  # (1, 4)
+    fig = plot_causal_mask_and_kv_cache(small_gpt, prompt, tokenizer, new_tokens=3)
+    left, right = fig.axes[0], fig.axes[1]
+    assert left.get_title().startswith("1. Causal mask") and left.get_xlabel() and left.get_ylabel()
+    assert right.get_title().startswith("2. KV cache") and right.get_xlabel() and right.get_ylabel()
+    assert sum(t.get_text() == "masked" for t in left.texts) == 6  # 4 tokens: 3 + 2 + 1 cells above the diagonal
+    orange = [p for p in right.patches if p.get_facecolor()[:3] == plt.matplotlib.colors.to_rgb("tab:orange")]
+    assert len(orange) == 4 + 1 + 1  # the prompt's 4 tokens, then one new token per call
+    assert [t.get_text() for t in right.texts] == ["computed 4, cached 0", "computed 1, cached 4", "computed 1, cached 5"]
+    plt.close(fig)

@@ -81,6 +81,22 @@ def test_logits_match_transformers_for_a_small_config(small_hf_folder):
     assert max_logit_diff(hf_model, model, token_ids) < 1e-4
 
 
+@pytest.mark.parametrize("zip_format", [True, False], ids=["torch.save zip", "torch.save's older pickle format"])
+def test_a_pytorch_model_bin_in_either_torch_save_format_loads_the_same_weights(small_hf_folder, tmp_path, zip_format):
+    """Older Hugging Face folders hold pytorch_model.bin instead of model.safetensors, some in the pre-1.6 format."""
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "bin-folder"
+    folder.mkdir()
+    (folder / "config.json").write_text((small_hf_folder / "config.json").read_text())
+    state = load_file(str(small_hf_folder / "model.safetensors"))
+    torch.save(state, folder / "pytorch_model.bin", _use_new_zipfile_serialization=zip_format)
+    from_bin, from_safetensors = load_gpt2(None, source=folder), load_gpt2(None, source=small_hf_folder)
+    token_ids = torch.randint(0, 100, (1, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(from_bin(token_ids), from_safetensors(token_ids))
+
+
 def test_logits_match_transformers_for_the_124m_shapes(hf_124m_folder):
     model = load_gpt2("124M", source=hf_124m_folder)
     hf_model = transformers.GPT2LMHeadModel.from_pretrained(hf_124m_folder).eval()
@@ -202,6 +218,23 @@ def test_export_to_hf_round_trips_through_transformers(small_hf_folder, tmp_path
     hf_model = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "exported").eval()
     token_ids = torch.randint(0, 100, (1, 30), generator=torch.Generator().manual_seed(1))
     assert max_logit_diff(hf_model, model, token_ids) < 1e-4
+
+
+def test_export_writes_over_its_own_export_but_not_over_a_download(small_hf_folder, tmp_path):
+    from gptedu.errors import OverwriteRefusedError
+
+    model = load_gpt2(None, source=small_hf_folder)
+    export_to_hf(model, tmp_path / "exported")
+    export_to_hf(model, tmp_path / "exported")  # running the cell again replaces what it wrote
+    download = (small_hf_folder / "model.safetensors").read_bytes()
+    with pytest.raises(OverwriteRefusedError, match="did not write it"):
+        export_to_hf(model, small_hf_folder)  # transformers' save_pretrained wrote this one
+    assert (small_hf_folder / "model.safetensors").read_bytes() == download
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "model.safetensors").write_bytes(download)
+    export_to_hf(model, copy, force=True)
+    assert load_gpt2(None, source=copy)(torch.tensor([[1, 2]])).shape == (1, 2, model.cfg["vocab_size"])
 
 
 def test_export_refuses_a_model_without_qkv_bias(tmp_path):

@@ -51,11 +51,39 @@ def test_the_widget_redraws_when_a_slider_moves(small_model, tokenizer):
     explorer = SamplingExplorer(small_model, tokenizer, PROMPT)
     box = explorer.widget()
     assert set(explorer.sliders) == {"temperature", "top_k", "top_p"}
-    assert box.children[-1] is explorer.output
+    assert box.children[-2:] == (explorer.image, explorer.sample)
+    first = bytes(explorer.image.value)  # ipywidgets 8 hands the bytes back as a memoryview
+    assert first.startswith(b"\x89PNG\r\n\x1a\n")  # the chart is an image inside the widget, not a pyplot display
     seen = []
     explorer.render = lambda **values: seen.append(values) or SamplingExplorer.render(explorer, **values)
     explorer.sliders["top_k"].value = 3
     assert seen == [{"temperature": 1.0, "top_k": 3, "top_p": 1.0}]
+    assert bytes(explorer.image.value) != first and explorer.sample.value.startswith(PROMPT + "[")
+
+
+def test_the_chart_draws_in_a_fresh_interpreter_without_pyplot(tmp_path):
+    """A new process in which no figure was ever shown (a fresh kernel): the explorer still makes a PNG."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch, gptedu\n"
+        "from gptedu.widgets import SamplingExplorer, figure_png\n"
+        "cfg = {'vocab_size': 50257, 'context_length': 16, 'emb_dim': 16, 'n_heads': 2, 'n_layers': 1, "
+        "'drop_rate': 0.0, 'qkv_bias': False}\n"
+        "fig, _ = SamplingExplorer(gptedu.GPTModel(cfg), gptedu.get_tokenizer(), 'Every effort').render(1.0, 0, 1.0)\n"
+        "png = figure_png(fig)\n"
+        "print(png[:8] == b'\\x89PNG\\r\\n\\x1a\\n', len(png) > 5000)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["True", "True"], result.stderr
+
+
+def test_an_untrained_models_small_probabilities_are_visible(small_model, tokenizer):
+    dist = next_token_distribution(small_model, PROMPT, tokenizer, num_tokens=5)
+    ax = plot_next_token_distribution(dist).axes[0]
+    assert ax.get_ylim()[1] == pytest.approx(max(dist.top_probs) * 1.25)  # the tallest bar fills most of the axis
+    assert len(ax.texts) == 5  # each bar labelled with its probability
 
 
 def test_bad_slider_values_raise_clear_errors(small_model, tokenizer):

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from gptedu.exercises import list_exercises  # noqa: E402
 from gptedu.exercises.core import exercise_markdown, markdown_table, solution_source, student_cell  # noqa: E402
+from gptedu.notebook import colab_badge, colab_install_source  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"
@@ -113,7 +114,9 @@ def build(number: str, run: bool) -> None:
     solved.cells = [nbformat.v4.new_markdown_cell(id=f"solutions-{number}", source=
         f"# Solutions · {title}\n\nWorked answers to the exercises of [{path.name}](../{path.name}), executed. "
         "Each statement is the same as in the lesson; each code cell is one way to solve it, and its check prints "
-        "the pass line. Try the exercise first: `hint(...)` in the lesson notebook gives hints in stages.")]
+        "the pass line. Try the exercise first: `hint(...)` in the lesson notebook gives hints in stages.\n\n"
+        + colab_badge(solutions_path(number).relative_to(ROOT).as_posix())),
+        nbformat.v4.new_code_cell(colab_install_source(), id=f"solutions-{number}-colab")]
     solved.cells += exercise_cells(number, solved=True)
     SOLUTIONS.mkdir(exist_ok=True)
     if run:

@@ -118,7 +118,8 @@ class Exercise:
     explanations: dict[str, str] | None = None
     # experiment: what to observe, with the numbers measured here
     observe: str | None = None
-    cpu_seconds: float = 1  # how long its code runs on a 2-core laptop CPU (measured here)
+    cpu_seconds: float = 1  # how long its code runs on this project's 2-core CPU (measured here, idle)
+    cpu_estimated: bool = False  # True: cpu_seconds is scaled from a measured smaller case, not measured itself
     needs_download: bool = False
     quick_variant: str | None = None  # how to run a smaller version (for anything over 2 minutes on a CPU)
     book: str | None = None  # the book's exercise number, e.g. "5.1"
@@ -131,7 +132,8 @@ class Exercise:
     def time_label(self) -> str:
         runs = (f"{self.cpu_seconds / 60:.0f} min" if self.cpu_seconds >= 90 else
                 f"{self.cpu_seconds:.0f} s" if self.cpu_seconds >= 2 else "about a second")
-        label = f"about {self.minutes:g} min; its code runs {runs} on a 2-core laptop CPU"
+        estimate = " (estimated)" if self.cpu_estimated else ""
+        label = f"about {self.minutes:g} min; its code runs {runs} on this project's 2-core CPU{estimate}"
         if self.kind == "choice":
             label = f"about {self.minutes:g} min; nothing to compute"
         if self.needs_download:

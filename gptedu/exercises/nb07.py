@@ -153,7 +153,7 @@ register(Exercise(
     title="How well does the pretrained GPT-2 predict The Verdict?",
     kind="numeric",
     minutes=5,
-    cpu_seconds=20,
+    cpu_seconds=25,  # loading 124M and its losses over the story: 4 s + 22 s on this project's idle CPU
     needs_download=True,
     book="5.5",
     statement=(
@@ -206,7 +206,8 @@ register(Exercise(
     title="Larger GPT-2 models",
     kind="experiment",
     minutes=20,
-    cpu_seconds=420,
+    cpu_seconds=540,  # 124M's 25 s (07.2) scaled by the parameter counts, 2.9 + 6.2 + 12.5 times, plus the texts
+    cpu_estimated=True,
     needs_download=True,
     book="5.6",
     statement=(
@@ -221,7 +222,8 @@ register(Exercise(
         "with the size).",
         "Free the previous model before loading the next (`del model`), or the memory of both is held at once.",
     ),
-    quick_variant="only \"355M\": about a minute on a 2-core CPU, 2.1 GB of memory and a 1.5 GB download.",
+    quick_variant="only \"355M\": about a minute and a half on this project's 2-core CPU (estimated from 124M's time), "
+                  "2.1 GB of memory and a 1.5 GB download.",
     observe=(
         "The four sizes (parameters with the tied head as published, gptedu.GPT2_PARAMETER_COUNTS; the files hold float32\n"
         "weights plus GPT-2's stored (1024, 1024) mask per block):\n"
