@@ -1,6 +1,6 @@
 # make lab   : set up .venv (first time only) and open the notebooks in JupyterLab
 # make test  : set up .venv (first time only) and run every test, notebooks included (04-06 also with QUICK = True;
-#              notebook 04's full 13-minute run only under make test-full)
+#              notebook 04's full run, 27 minutes on this project's 2-core CPU, only under make test-full)
 # make test-full : the same, with notebook 04's full run
 # make lint  : ruff
 
@@ -33,7 +33,7 @@ lab: install
 # Tests use their own cache folder, seeded from ../shared/data when it exists (offline CI);
 # otherwise load_text downloads the-verdict.txt once and checks its SHA-256.
 # Notebooks 04, 05 and 06 also run with QUICK = True (copies in .cache/quick, tools/quick_notebooks.py);
-# notebook 04's full run (about 13 minutes) runs only under `make test-full`.
+# notebook 04's full run (27 minutes on this project's 2-core CPU) runs only under `make test-full`.
 TEST_ENV := GPTEDU_CACHE_DIR=$(TEST_CACHE) TIKTOKEN_CACHE_DIR=$(CURDIR)/.cache/tiktoken HF_HUB_CACHE=$(HF_TEST_CACHE) HF_HUB_OFFLINE=1
 NBVAL    := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 

@@ -68,13 +68,18 @@ def _cpu_flags() -> set[str]:
 def native_bf16(device: torch.device | str) -> bool:
     """True if ``device`` computes bfloat16 matrix products in hardware, so bf16 autocast speeds training up.
 
-    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: Linux x86 with AVX512_BF16 or AMX-BF16
+    CUDA: compute capability 8.0 or newer (Ampere: A100, RTX 30xx, L4, H100, ...). Not
+    ``torch.cuda.is_bf16_supported()``, which by default also says yes where bf16 is only emulated,
+    as on Colab's T4 (7.5) and the V100 (7.0), where it would be slower than fp32. CPU: Linux x86 with AVX512_BF16 or AMX-BF16
     instructions. Everywhere else (other CPUs, Apple's MPS) False: PyTorch would emulate bf16
     there, which is slower than fp32.
     """
     device = torch.device(check_device("device", device))
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if not torch.cuda.is_available():
+            return False
+        major, _minor = torch.cuda.get_device_capability(device)
+        return major >= 8  # Ampere and newer compute bf16 in their tensor cores
     if device.type == "cpu":
         return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
     return False

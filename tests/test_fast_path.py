@@ -117,6 +117,18 @@ def test_native_bf16_on_cpu_follows_the_cpu_flags(monkeypatch, flags, expected):
     assert native_bf16("cpu") is expected
 
 
+@pytest.mark.parametrize(("gpu", "capability", "expected"), [("Tesla T4 (Colab's free GPU)", (7, 5), False),
+                                                              ("Tesla V100", (7, 0), False),
+                                                              ("A100", (8, 0), True), ("H100", (9, 0), True)])
+def test_native_bf16_on_cuda_follows_the_compute_capability_not_emulation(monkeypatch, gpu, capability, expected):
+    """torch.cuda.is_bf16_supported() says True on a T4 (emulated bf16): the capability decides instead."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)  # what a T4 reports by default
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert native_bf16("cuda") is expected, gpu
+    assert native_bf16("cuda:0") is expected
+
+
 def test_native_bf16_is_off_on_mps():
     assert native_bf16("mps") is False
 
