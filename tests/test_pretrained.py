@@ -163,17 +163,16 @@ def test_book_params_load_like_the_book(small_hf_folder):
         assert torch.equal(a, b), name
 
 
-def test_shape_mismatch_names_the_tensor(small_hf_folder):
-    cfg = {"vocab_size": 100, "context_length": 64, "emb_dim": 16, "n_heads": 4, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": True}
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"emb_dim": 16}, r"wte\.weight has shape \(100, 32\).*tok_emb\.weight"),  # the shape that does not fit, named
+    ({"n_layers": 1}, "only 1 transformer blocks"),  # the checkpoint has more blocks than the model
+    ({"qkv_bias": False}, r"c_attn\.bias but the model has no trf_blocks\.0\.att\.W_query\.bias: build it with qkv_bias=True"),
+], ids=["narrower model", "fewer layers", "no qkv bias"])
+def test_a_model_that_does_not_fit_the_checkpoint_is_told_why(small_hf_folder, changes, message):
+    cfg = {"vocab_size": 100, "context_length": 64, "emb_dim": 32, "n_heads": 4, "n_layers": 2, "drop_rate": 0.0,
+           "qkv_bias": True, **changes}  # SMALL_HF's shapes, but for the one setting changed
     sd = transformers.GPT2LMHeadModel.from_pretrained(small_hf_folder).state_dict()
-    with pytest.raises(ConfigError, match=r"wte\.weight has shape \(100, 32\).*tok_emb\.weight"):
-        load_weights_into_gpt(GPTModel(cfg), sd)
-
-
-def test_a_checkpoint_with_more_layers_than_the_model_is_refused(small_hf_folder):
-    cfg = {"vocab_size": 100, "context_length": 64, "emb_dim": 32, "n_heads": 4, "n_layers": 1, "drop_rate": 0.0, "qkv_bias": True}
-    sd = transformers.GPT2LMHeadModel.from_pretrained(small_hf_folder).state_dict()
-    with pytest.raises(ConfigError, match="only 1 transformer blocks"):
+    with pytest.raises(ConfigError, match=message):
         load_weights_into_gpt(GPTModel(cfg), sd)
 
 
@@ -303,12 +302,6 @@ def test_copy_splits_c_attn_into_query_key_value_and_transposes():
     with pytest.raises(ConfigError, match=r"shape \(3, 3\) but trf_blocks\.0\.att\.W_query\.weight of the model has shape \(4, 4\)"):
         copy_gpt2_tensor(params, "h.0.attn.c_attn.weight", torch.zeros(3, 9), gpt2_weight_map(1))
 
-
-def test_a_model_without_qkv_bias_is_told_to_build_with_it(small_hf_folder):
-    cfg = {"vocab_size": 100, "context_length": 64, "emb_dim": 32, "n_heads": 4, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": False}
-    sd = transformers.GPT2LMHeadModel.from_pretrained(small_hf_folder).state_dict()
-    with pytest.raises(ConfigError, match=r"c_attn\.bias but the model has no trf_blocks\.0\.att\.W_query\.bias: build it with qkv_bias=True"):
-        load_weights_into_gpt(GPTModel(cfg), sd)
 
 
 def test_the_test_standin_is_recognised_and_real_weights_are_not(hub_cache):
