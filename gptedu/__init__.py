@@ -8,7 +8,8 @@ The package holds the tested code the notebooks import, under the names of the b
 - ``data``       (03) corpora, sliding windows, data loaders
 - ``model``      the GPT architecture the series trains
 - ``training``   (04) training loops, learning-rate schedule, gradient accumulation, device choice
-- ``fast_path``  (04) fused kernels, fused AdamW, bf16 autocast, torch.compile: switchable speed-ups
+- ``fast_path``  (04) fused kernels, fused AdamW, bf16 or fp16 autocast, torch.compile: switchable speed-ups
+- ``loss_scaling`` float16 training without lost gradients (the fast path on T4 and V100 GPUs)
 - ``performance`` speed-ups that change no number (the malloc setting)
 - ``generation`` (04, 05) greedy decoding, temperature, top-k, top-p, KV-cached generation
 - ``sampling``   (05) the logits transforms: temperature, top-k, top-p
@@ -39,9 +40,10 @@ from .errors import (
     TrainingDivergedError,
     UnsafeFileError,
 )
-from .fast_path import FastPath, apply_fast_path, fast_path_for, make_optimizer, native_bf16
+from .fast_path import FastPath, apply_fast_path, autocast_precision, fast_path_for, make_optimizer, native_bf16
 from .generation import generate_text, generate_text_simple
 from .loss import calc_loss_batch, calc_loss_loader, perplexity
+from .loss_scaling import LossScaler
 from .model import (
     GELU,
     FeedForward,
@@ -92,7 +94,7 @@ __all__ = [
     "train_model", "train_model_simple", "train_val_loaders", "validate_config",
     "Beam", "KVCache", "LayerKVCache", "apply_temperature", "beam_search", "next_token_probs", "sample_next_token",
     "softmax_with_temperature", "top_k_filter", "top_p_filter",
-    "FastPath", "apply_fast_path", "fast_path_for", "make_optimizer", "native_bf16",
+    "FastPath", "LossScaler", "apply_fast_path", "autocast_precision", "fast_path_for", "make_optimizer", "native_bf16",
     "ArgumentTypeError", "InvalidInputError", "TrainingDivergedError",
     "Checkpoint", "FormatVersionError", "UnsafeFileError", "load_checkpoint", "load_model", "save_checkpoint", "save_model",
 ]

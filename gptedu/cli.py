@@ -70,8 +70,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     speed = parser.add_argument_group("speed (gptedu/fast_path.py)")
     speed.add_argument("--fast", action="store_true",
-                       help="fast path: fused kernels, fused AdamW and, where the hardware computes bf16 natively, bf16 "
-                       "autocast; about 2x faster on a CPU with AVX512_BF16, with losses close to, not equal to, the book's")
+                       help="fast path: fused kernels, fused AdamW and, where the hardware computes it natively, bf16 "
+                       "autocast (or fp16 with loss scaling on a T4 or V100); about 2x faster on a CPU with AVX512_BF16, "
+                       "with losses close to, not equal to, the book's; it prints the precision chosen and why")
     speed.add_argument("--compile", action="store_true", help="with --fast: also torch.compile the transformer blocks")
     schedule = parser.add_argument_group("learning-rate schedule")
     schedule.add_argument(

@@ -52,7 +52,7 @@ def doctor_report(timing: bool = True, timing_config: dict[str, Any] | None = No
     """The report as text, one ``name: value`` line per item; ``timing_config`` replaces the 124M model in the timing."""
     import torch
 
-    from .fast_path import fast_path_for, fused_adamw_supported, native_bf16
+    from .fast_path import fast_path_for, fused_adamw_supported
     from .training import get_device
 
     device = get_device()
@@ -61,8 +61,7 @@ def doctor_report(timing: bool = True, timing_config: dict[str, Any] | None = No
         _line("Python", f"{platform.python_version()} ({sys.executable})"),
         _line("PyTorch", f"{torch.__version__}, {torch.get_num_threads()} CPU threads"),
         _line("Device", _checked(lambda: _device_text(device))),
-        _line("Fast path", _checked(lambda: f"{fast_path_for(device).describe()}"
-                                    + ("" if native_bf16(device) else " (no native bf16 here, so it stays float32)"))),
+        _line("Fast path", _checked(lambda: fast_path_for(device).describe())),  # with its precision, and why
         _line("Fused AdamW", _checked(lambda: "yes" if fused_adamw_supported(device) else "no (plain AdamW)")),
         _line("Tokenizer", _checked(_tokenizer_text)),
         _line("The Verdict", _checked(_verdict_text)),

@@ -7,8 +7,11 @@ switches each model part to PyTorch's fused kernel, and optionally:
 
 - fused AdamW: one kernel updates all parameters (``torch.optim.AdamW(fused=True)``);
 - bfloat16 autocast: matrix products in bf16, where the hardware computes bf16 natively (CUDA
-  GPUs that support it, x86 CPUs with AVX512_BF16 or AMX). Elsewhere bf16 would be emulated
-  and slower, so ``native_bf16`` says no and the path stays fp32;
+  GPUs of compute capability 8.0 or newer, x86 CPUs with AVX512_BF16 or AMX). Elsewhere bf16
+  would be emulated and slower, so ``native_bf16`` says no;
+- float16 autocast with loss scaling (gptedu/loss_scaling.py), on CUDA GPUs with tensor cores
+  but no native bf16 (compute capability 7.x: Colab's free T4, the V100). float16 keeps more
+  digits than bf16 but a much smaller range, so the gradients are scaled to stay in it;
 - ``torch.compile`` of the transformer blocks (compiles for a minute first; pays off on long runs).
 
 Every switch keeps the parameter names (``state_dict`` keys), so weights move freely between
@@ -23,35 +26,52 @@ measures each switch against the book's implementation.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from .errors import ConfigError
+from .loss_scaling import LossScaler
 from .model import GELU, GPTModel, LayerNorm, MultiHeadAttention
 from .validation import check_bool, check_device, check_float, check_instance
 
 
 @dataclass(frozen=True)
 class FastPath:
-    """Which speed-ups a model and its optimizer use; ``FastPath()`` is all off (the faithful path)."""
+    """Which speed-ups a model and its optimizer use; ``FastPath()`` is all off (the faithful path).
+
+    ``why`` says why ``fast_path_for`` chose this precision (it is not compared: two paths with
+    the same switches are equal).
+    """
 
     fused_kernels: bool = False  # SDPA with dropout, F.layer_norm, F.gelu
     fused_adamw: bool = False
     bf16: bool = False
     compile: bool = False
+    fp16: bool = False  # float16 autocast with loss scaling (GPUs without native bf16)
+    why: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("fused_kernels", "fused_adamw", "bf16", "compile"):
+        for name in ("fused_kernels", "fused_adamw", "bf16", "compile", "fp16"):
             check_bool(name, getattr(self, name))
+        if self.bf16 and self.fp16:
+            raise ConfigError("FastPath: bf16=True and fp16=True exclude each other (one autocast precision); "
+                              "use fast_path_for(device), which picks the one this hardware computes natively.")
+
+    @property
+    def precision(self) -> str:
+        """The precision of the matrix products: ``"bf16"``, ``"fp16"`` or ``"fp32"``."""
+        return "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
 
     def describe(self) -> str:
-        """A short text such as ``"fused kernels + fused AdamW + bf16"`` (or ``"faithful"``)."""
+        """A short text such as ``"fused kernels + fused AdamW + bf16 autocast"`` (or ``"faithful"``), and why that precision."""
         parts = [name for name, on in (("fused kernels", self.fused_kernels), ("fused AdamW", self.fused_adamw),
-                                       ("bf16 autocast", self.bf16), ("torch.compile", self.compile)) if on]
-        return " + ".join(parts) if parts else "faithful (the book's fp32 operations)"
+                                       ("bf16 autocast", self.bf16), ("fp16 autocast with loss scaling", self.fp16),
+                                       ("torch.compile", self.compile)) if on]
+        text = " + ".join(parts) if parts else "faithful (the book's fp32 operations)"
+        return f"{text}; {self.why}" if self.why else text
 
 
 def _cpu_flags() -> set[str]:
@@ -95,10 +115,35 @@ def fused_adamw_supported(device: torch.device | str) -> bool:
     return True
 
 
+def autocast_precision(device: torch.device | str) -> tuple[str, str]:
+    """The fastest safe precision for training on ``device`` (``"bf16"``, ``"fp16"`` or ``"fp32"``) and why, in words.
+
+    bf16 where it is native (``native_bf16``); float16 with loss scaling on CUDA GPUs of compute
+    capability 7.x (tensor cores compute fp16, not bf16: the T4, the V100); fp32 everywhere else.
+    """
+    device = torch.device(check_device("device", device))
+    if device.type == "cuda" and torch.cuda.is_available():
+        name = torch.cuda.get_device_name(device)
+        major, minor = torch.cuda.get_device_capability(device)
+        capability = f"{name} has compute capability {major}.{minor}"
+        if native_bf16(device):
+            return "bf16", f"bf16 because the {capability} (8.0 or newer: native bf16)"
+        if major >= 7:
+            return "fp16", f"fp16 because the {capability}: fast fp16 tensor cores, no native bf16"
+        return "fp32", f"fp32 because the {capability}: no tensor cores for fp16 or bf16"
+    if device.type == "cpu":
+        if native_bf16(device):
+            return "bf16", "bf16 because this CPU has AVX512_BF16 or AMX instructions"
+        return "fp32", "fp32 because this CPU has no AVX512_BF16 or AMX (bf16 would be emulated, slower than fp32)"
+    return "fp32", f"fp32 on {device.type} (no native bf16 there)"
+
+
 def fast_path_for(device: torch.device | str, compile: bool = False) -> FastPath:
-    """Everything that helps on ``device``: fused kernels, fused AdamW where supported, bf16 where native."""
+    """Everything that helps on ``device``: fused kernels, fused AdamW where supported, bf16 or fp16 where native."""
     check_device("device", device)
-    return FastPath(fused_kernels=True, fused_adamw=fused_adamw_supported(device), bf16=native_bf16(device), compile=compile)
+    precision, why = autocast_precision(device)
+    return FastPath(fused_kernels=True, fused_adamw=fused_adamw_supported(device), bf16=precision == "bf16",
+                    fp16=precision == "fp16", compile=compile, why=why)
 
 
 def apply_fast_path(model: nn.Module, fast_path: FastPath) -> nn.Module:
@@ -117,7 +162,8 @@ def apply_fast_path(model: nn.Module, fast_path: FastPath) -> nn.Module:
         elif isinstance(module, (LayerNorm, GELU)):
             module.fused = fast_path.fused_kernels
         elif isinstance(module, GPTModel):
-            module.autocast_dtype = torch.bfloat16 if fast_path.bf16 else None
+            module.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(fast_path.precision)
+            _switch_loss_scaler(module, fast_path.fp16)
     if fast_path.compile:
         blocks = getattr(model, "trf_blocks", None)
         if blocks is None:
@@ -125,6 +171,17 @@ def apply_fast_path(model: nn.Module, fast_path: FastPath) -> nn.Module:
         for block in blocks:
             block.compile()  # in place: the parameter names stay those of the book
     return model
+
+
+def _switch_loss_scaler(model: GPTModel, on: bool) -> None:
+    """float16 needs loss scaling (gptedu/loss_scaling.py); the other precisions must not have it."""
+    scaler = getattr(model, "loss_scaler", None)
+    if on and scaler is None:
+        model.loss_scaler = LossScaler()
+        model.loss_scaler.attach(model)
+    elif not on and scaler is not None:
+        scaler.detach()
+        model.loss_scaler = None
 
 
 def make_optimizer(model: nn.Module, lr: float = 0.0004, weight_decay: float = 0.1,
@@ -140,5 +197,10 @@ def make_optimizer(model: nn.Module, lr: float = 0.0004, weight_decay: float = 0
         if not fused_adamw_supported(device):
             raise ConfigError(f"This PyTorch ({torch.__version__}) has no fused AdamW for {device.type}: use "
                               f"fast_path_for({device.type!r}), which turns it off, or upgrade PyTorch (CPU: 2.4 or newer).")
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scaler = getattr(model, "loss_scaler", None)
+    if scaler is not None:  # fp16: skip the steps whose gradients overflowed
+        scaler.watch(optimizer)
+    return optimizer

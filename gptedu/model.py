@@ -279,7 +279,8 @@ class GPTModel(nn.Module):
         self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg["n_layers"])])
         self.final_norm = LayerNorm(cfg["emb_dim"])
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
-        self.autocast_dtype: torch.dtype | None = None  # fast path: torch.bfloat16 runs matmuls in bf16
+        self.autocast_dtype: torch.dtype | None = None  # fast path: torch.bfloat16 or float16 runs matmuls in it
+        self.loss_scaler = None  # fast path in float16: a LossScaler (gptedu/loss_scaling.py)
 
     def forward(self, in_idx: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
         """Logits ``(B, T, vocab_size)`` for token IDs ``(B, T)``.
@@ -293,7 +294,8 @@ class GPTModel(nn.Module):
             # Fast path (gptedu/fast_path.py) for training and evaluation; logits back in fp32 for the loss.
             # Cached generation stays fp32: one token at a time is limited by memory, not arithmetic.
             with torch.autocast(in_idx.device.type, dtype=self.autocast_dtype):
-                return self._forward(in_idx, kv_cache, num_past).float()
+                logits = self._forward(in_idx, kv_cache, num_past).float()
+            return logits if self.loss_scaler is None else self.loss_scaler.scale_gradient(logits)
         return self._forward(in_idx, kv_cache, num_past)
 
     def _forward(self, in_idx: torch.Tensor, kv_cache: KVCache | None, num_past: int) -> torch.Tensor:

@@ -52,6 +52,9 @@ class TrainingRun:
             check_int("checkpoint_every", checkpoint_every, minimum=1, hint="Pass a number of steps, or None to save once per epoch.")
         self.model, self.optimizer, self.history = unwrap_model(model), optimizer, history  # no DDP "module." in keys
         check_optimizer(self.model, optimizer)
+        self.loss_scaler = getattr(self.model, "loss_scaler", None)  # float16 fast path (gptedu/loss_scaling.py)
+        if self.loss_scaler is not None:
+            self.loss_scaler.watch(optimizer)  # skip the steps whose gradients overflowed, even with a hand-made AdamW
         enable_fast_malloc()  # faster steps on Linux, identical numbers (see gptedu/performance.py)
         self.batches_per_epoch = len(train_loader)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -89,6 +92,8 @@ class TrainingRun:
         for name, values in progress["history"].items():
             getattr(self.history, name).extend(values)
         self.schedule = {**self.schedule, **progress.get("schedule", {})}  # a resumed run keeps its peak rate
+        if self.loss_scaler is not None and "loss_scaler" in progress:
+            self.loss_scaler.load_state_dict(progress["loss_scaler"])  # the same scale: the same skipped steps
         self._replay = (ckpt.epoch_rng, ckpt.rng)
 
     def batches(self, train_loader: DataLoader, epoch: int) -> Iterator:
@@ -152,6 +157,8 @@ class TrainingRun:
         progress = {"step": self.step, "epoch": self.epoch, "batches_done": self.batches_done,
                     "batches_per_epoch": self.batches_per_epoch, "tokens_seen": self.tokens_seen,
                     "step_losses": self.step_losses, "history": self.history._asdict(), "schedule": self.schedule}
+        if self.loss_scaler is not None:
+            progress["loss_scaler"] = self.loss_scaler.state_dict()
         save_checkpoint(self.checkpoint, self.model, self.optimizer, progress=progress, epoch_rng=self.epoch_rng)
         self.saved_step = self.step
 

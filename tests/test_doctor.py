@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import gptedu
 from gptedu import doctor
 from gptedu.cli import main
 
@@ -32,7 +33,8 @@ def test_the_report_says_what_is_cached_where(report, tokenizer):
     lines = dict(line.split(":", 1) for line in report.splitlines()[1:])
     assert lines["Tokenizer"].strip().startswith("encoder.json and vocab.bpe cached in")  # get_tokenizer() ran: cached
     assert lines["Device"].strip().startswith(("cpu", "cuda", "mps"))
-    assert "bf16" in lines["Fast path"] or "fused" in lines["Fast path"]
+    assert lines["Fast path"].strip() == gptedu.fast_path_for(gptedu.get_device()).describe()
+    assert any(f"{precision} because" in lines["Fast path"] for precision in ("bf16", "fp16", "fp32"))  # and why
     # make test seeds the-verdict and the 124M stand-in into the caches, offline
     assert lines["The Verdict"].strip().startswith("cached: ") and lines["The Verdict"].strip().endswith("bytes)")
     assert "RANDOM STAND-IN" in lines["GPT-2 124M"]

@@ -5,12 +5,17 @@ test_model.py). Fused kernels compute the same function (within float rounding);
 close but not equal; both keep the parameter names; a fast run still learns.
 """
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+import gptedu
+import gptedu.resume
 from gptedu import GPT_CONFIG_124M, ConfigError, GPTModel, train_val_loaders
 from gptedu import fast_path as fp
+from gptedu.checkpoints import load_checkpoint
 from gptedu.fast_path import FastPath, apply_fast_path, fast_path_for, make_optimizer, native_bf16
 
 CFG = {"vocab_size": 50257, "context_length": 32, "emb_dim": 32, "n_heads": 2, "n_layers": 2, "drop_rate": 0.1, "qkv_bias": False}
@@ -215,3 +220,176 @@ def test_on_the_cpu_fused_attention_drops_the_same_weights_as_the_books_code():
     assert torch.allclose(got, expected, atol=1e-5, rtol=0)
     torch.manual_seed(6)
     assert not torch.allclose(fused(x), expected, atol=1e-3)  # a different seed gives other dropout masks
+
+
+# --- precision per device: bf16 where native, fp16 with loss scaling on T4/V100 -----------------------------------
+
+def _mock_gpu(monkeypatch, name, capability):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)  # what a T4 reports by default
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    monkeypatch.setattr(fp, "fused_adamw_supported", lambda device: True)  # creating a CUDA tensor would fail here
+
+
+@pytest.mark.parametrize(("gpu", "capability", "precision"), [
+    ("Tesla T4", (7, 5), "fp16"), ("Tesla V100-SXM2-16GB", (7, 0), "fp16"), ("NVIDIA A100-SXM4-40GB", (8, 0), "bf16"),
+    ("NVIDIA L4", (8, 9), "bf16"), ("NVIDIA H100", (9, 0), "bf16"), ("Tesla P100-PCIE-16GB", (6, 0), "fp32")])
+def test_fast_path_for_cuda_picks_the_precision_from_the_compute_capability(monkeypatch, gpu, capability, precision):
+    _mock_gpu(monkeypatch, gpu, capability)
+    path = fast_path_for("cuda")
+    assert path.precision == precision
+    assert (path.bf16, path.fp16) == (precision == "bf16", precision == "fp16")  # a T4 never gets bf16
+    assert path.fused_kernels and path.fused_adamw
+    text = path.describe()  # what gptedu train --fast prints
+    assert gpu in text and f"{capability[0]}.{capability[1]}" in text and text.count(precision) >= 1
+    if precision == "fp16":
+        assert "fp16 autocast with loss scaling" in text and "no native bf16" in text
+
+
+def test_fast_path_for_cpu_says_why_it_stays_fp32_or_uses_bf16(monkeypatch):
+    monkeypatch.setattr(fp, "_cpu_flags", lambda: {"avx2"})
+    assert fast_path_for("cpu").precision == "fp32"
+    assert "no AVX512_BF16 or AMX" in fast_path_for("cpu").describe()
+    monkeypatch.setattr(fp, "_cpu_flags", lambda: {"amx_bf16"})
+    assert fast_path_for("cpu").precision == "bf16" and "AVX512_BF16 or AMX" in fast_path_for("cpu").describe()
+    assert FastPath().describe().startswith("faithful") and FastPath().precision == "fp32"
+
+
+def test_fast_path_for_cuda_without_a_gpu_is_fp32(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(fp, "fused_adamw_supported", lambda device: False)
+    assert fast_path_for("cuda").precision == "fp32"
+
+
+def test_the_why_does_not_make_two_paths_differ():
+    assert FastPath(fused_kernels=True, why="a") == FastPath(fused_kernels=True, why="b")
+
+
+FP16 = FastPath(fused_kernels=True, fp16=True)
+fp16_on_cpu = pytest.mark.skipif(not torch.amp.is_autocast_available("cpu"), reason="this torch has no CPU autocast")
+
+
+def _loss(model, x, y, factor=1.0):
+    return F.cross_entropy(model(x).flatten(0, 1), y.flatten()) * factor
+
+
+@fp16_on_cpu
+def test_fp16_autocast_gives_close_not_equal_logits_and_fp32_gradients_with_the_scale_divided_out():
+    faithful, fp16 = twin_models({**CFG, "drop_rate": 0.0})
+    apply_fast_path(fp16, FP16)
+    x, y = tokens(), tokens()
+    assert fp16.loss_scaler.scale == 2.0**16
+    for model in (faithful, fp16):
+        model.train()
+        _loss(model, x, y).backward()
+    assert not torch.equal(fp16(x), faithful(x))  # the matrix products really ran in float16 ...
+    for (name, a), b in zip(faithful.named_parameters(), fp16.parameters(), strict=True):
+        assert b.grad.dtype == torch.float32
+        # ... and the gradients are the true ones (not 65,536 times larger): within fp16 rounding
+        assert torch.linalg.vector_norm(a.grad - b.grad) <= 0.02 * torch.linalg.vector_norm(a.grad), name
+
+
+@fp16_on_cpu
+def test_without_loss_scaling_small_fp16_gradients_vanish_with_it_they_survive():
+    """The reason for the scaler: a gradient below fp16's smallest number (6e-8) becomes 0."""
+    faithful, fp16 = twin_models({**CFG, "drop_rate": 0.0})
+    apply_fast_path(fp16, FP16)
+    x, y = tokens(), tokens()
+    for model in (faithful, fp16):
+        _loss(model.train(), x, y, factor=1e-6).backward()  # a tiny loss: tiny gradients
+    reference = faithful.trf_blocks[0].att.W_query.weight.grad
+    scaled = fp16.trf_blocks[0].att.W_query.weight.grad
+    assert torch.linalg.vector_norm(scaled - reference) <= 0.05 * torch.linalg.vector_norm(reference)
+    fp16.zero_grad()
+    fp16.loss_scaler.scale = 1.0  # no scaling
+    _loss(fp16, x, y, factor=1e-6).backward()
+    unscaled = fp16.trf_blocks[0].att.W_query.weight.grad
+    assert (unscaled == 0).float().mean() > 0.5  # most of them were lost on the way through fp16
+
+
+@fp16_on_cpu
+def test_an_fp16_step_with_an_overflow_moves_no_weight_and_halves_the_scale():
+    _, model = twin_models()
+    apply_fast_path(model, FP16)
+    optimizer = make_optimizer(model, lr=1e-3, fast_path=FP16)
+    x, y = tokens(), tokens()
+    model.loss_scaler.scale = 2.0**40  # far too large: the backward pass overflows fp16
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    _loss(model.train(), x, y).backward()
+    optimizer.step()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert optimizer.state == {} or all("step" not in s for s in optimizer.state.values())  # AdamW did not count it
+    assert (model.loss_scaler.scale, model.loss_scaler.skipped_steps) == (2.0**39, 1)
+
+
+@fp16_on_cpu
+def test_the_scale_doubles_after_growth_interval_clean_steps():
+    _, model = twin_models()
+    apply_fast_path(model, FP16)
+    model.loss_scaler.growth_interval = 3
+    optimizer = make_optimizer(model, fast_path=FP16)
+    x, y = tokens(), tokens()
+    for _ in range(3):
+        optimizer.zero_grad()
+        _loss(model.train(), x, y).backward()
+        optimizer.step()
+    assert model.loss_scaler.scale == 2.0**17 and model.loss_scaler.skipped_steps == 0
+
+
+@fp16_on_cpu
+def test_an_fp16_training_run_on_the_cpu_lowers_the_loss(verdict, tokenizer):
+    """The fast path's float16 branch (a T4's), run on this CPU: the book's loop with a hand-made AdamW still learns."""
+    torch.manual_seed(123)
+    train_loader, val_loader = train_val_loaders(verdict[:6000], 32, batch_size=4)
+    model = apply_fast_path(GPTModel(CFG), FP16)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.1)  # the loop makes it skip overflows
+    train_losses, val_losses, _ = gptedu.train_model_simple(model, train_loader, val_loader, optimizer, "cpu", 2, 5, 2,
+                                                            "Every effort", tokenizer, progress=False)
+    assert train_losses[-1] < train_losses[0] - 2.0  # from about 10.9
+    assert all(map(math.isfinite, train_losses + val_losses))
+
+
+@fp16_on_cpu
+def test_an_fp16_run_resumed_from_a_checkpoint_continues_with_the_same_loss_scale(verdict, tokenizer, tmp_path):
+    """The scale is part of the run: a resume that forgot it would skip different steps."""
+    def run(stop_after=None, resume=None):
+        torch.manual_seed(123)
+        train_loader, val_loader = train_val_loaders(verdict[:6000], 32, batch_size=4)
+        model = apply_fast_path(GPTModel(CFG), FP16)
+        model.loss_scaler.scale = 2.0**30  # too large: the first steps overflow until it has come down
+        optimizer = make_optimizer(model, lr=5e-3, fast_path=FP16)
+        checkpoint = tmp_path / "fp16.safetensors"
+        save = gptedu.resume.TrainingRun.save
+
+        def save_and_stop(self):
+            save(self)
+            if stop_after is not None and self.step + 1 == stop_after:
+                raise KeyboardInterrupt  # the kernel was stopped right after this checkpoint
+
+        gptedu.resume.TrainingRun.save = save_and_stop
+        try:
+            gptedu.train_model_simple(model, train_loader, val_loader, optimizer, "cpu", 1, 5, 1, "Every", tokenizer,
+                                      progress=False, checkpoint=checkpoint, checkpoint_every=stop_after, resume=resume)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            gptedu.resume.TrainingRun.save = save
+        return load_checkpoint(checkpoint).progress, model
+
+    unbroken, unbroken_model = run()
+    assert unbroken["loss_scaler"]["skipped_steps"] >= 3
+    stopped, _ = run(stop_after=2)
+    assert stopped["loss_scaler"]["scale"] > 2.0**16  # stopped while the scale was still coming down
+    resumed, resumed_model = run(resume=tmp_path / "fp16.safetensors")
+    assert resumed["step_losses"] == unbroken["step_losses"] and resumed["loss_scaler"] == unbroken["loss_scaler"]
+    assert all(torch.equal(a, b) for a, b in zip(unbroken_model.parameters(), resumed_model.parameters(), strict=True))
+
+
+def test_switching_fp16_off_removes_the_scaler_and_its_hooks():
+    _, model = twin_models()
+    apply_fast_path(model, FP16)
+    assert model.loss_scaler is not None and model.autocast_dtype == torch.float16
+    apply_fast_path(model, FastPath(bf16=True))
+    assert model.loss_scaler is None and model.autocast_dtype == torch.bfloat16
+    assert all(not p._backward_hooks for p in model.parameters())
