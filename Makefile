@@ -3,6 +3,8 @@
 #              notebook 04's full run, 27 minutes on this project's 2-core CPU, only under make test-full)
 # make test-full : the same, with notebook 04's full run
 # make lint  : ruff
+# make gpu-check : on a machine with an NVIDIA GPU, check gptedu's GPU paths in under 5 minutes (tests/gpu);
+#              without CUDA every check is skipped (GPTEDU_GPU_CHECK_DEVICE=cpu: the check's CPU self-test)
 
 VENV      ?= .venv
 PYTHON    ?= python3
@@ -15,7 +17,7 @@ TEST_CACHE  := $(CURDIR)/.cache/gptedu
 # A Hugging Face hub cache holding a random stand-in for GPT-2 124M in the published layout (notebook 07).
 HF_TEST_CACHE := $(CURDIR)/.cache/huggingface/hub
 
-.PHONY: lab test test-full test-setup lint install clean
+.PHONY: lab test test-full test-setup lint install clean gpu-check
 
 install: $(VENV)/.installed
 
@@ -54,6 +56,13 @@ test-full: test-setup
 	$(TEST_ENV) $(PY) -m pytest tests notebooks .cache/quick $(NBVAL) -v --durations=15 --junitxml=.cache/junit.xml
 	$(PY) tools/notebook_times.py .cache/junit.xml
 	$(PY) -m ruff check gptedu tests tools
+
+# The test environment of `make test` (TEST_ENV, the corpus seeded from ../shared/data), only tests/gpu;
+# -rs lists the reason of each skipped check.
+gpu-check: install
+	@mkdir -p $(TEST_CACHE)
+	@if [ -f $(SHARED_DATA)/the-verdict.txt ]; then cp $(SHARED_DATA)/the-verdict.txt $(TEST_CACHE)/; fi
+	$(TEST_ENV) $(PY) -m pytest tests/gpu -m gpu -v -rs
 
 lint: install
 	$(PY) -m ruff check gptedu tests tools

@@ -2,25 +2,29 @@
 
 Each path trains the 124M model (``GPT_CONFIG_124M``, dropout 0.1) on random token windows,
 the seed's step: zero the gradients, cross-entropy loss, backward, AdamW(lr 0.0004, weight
-decay 0.1). Paths:
+decay 0.1), on ``--device`` (default: ``gptedu.get_device()``, a CUDA GPU if there is one).
+Paths:
 
 - ``book``: the book's implementation, ``llms_from_scratch.ch04.GPTModel`` from PyPI
-  (``pip install llms-from-scratch``, for benchmarks only) with ``torch.optim.AdamW``'s defaults,
-  in a process with no gptedu settings;
+  (``pip install llms-from-scratch``, for benchmarks only; without it the same code kept in
+  tests/seed_reference.py) with ``torch.optim.AdamW``'s defaults, in a process with no gptedu settings;
 - ``faithful``: gptedu's ``GPTModel`` with the book's operations and the speed-ups that change no
   number (``enable_fast_malloc``), what ``gptedu train`` runs by default;
-- ``+ fused kernels``, ``+ fused AdamW``, ``+ bf16 autocast`` (only if this CPU computes bf16
-  natively) and, with ``--compile``, ``+ torch.compile``: the switches of gptedu/fast_path.py,
-  each added to the previous one.
+- ``+ fused kernels``, ``+ fused AdamW``, ``+ bf16 autocast`` or ``+ fp16 autocast`` (the
+  precision ``fast_path_for(device)`` picks, if not fp32) and, with ``--compile``,
+  ``+ torch.compile``: the switches of gptedu/fast_path.py, each added to the previous one.
 
 Every measurement runs in a fresh Python process (allocation settings are per process), the
 paths alternate for ``--rounds`` rounds, and the best round of each path counts (the machine
-may be shared). Reported per path: tokens/s, the ratio to the book, model FLOPs utilisation
+may be shared). On a GPU the clock reads after ``torch.cuda.synchronize()`` (CUDA runs
+asynchronously). Reported per path: tokens/s, the ratio to the book, model FLOPs utilisation
 (6 x matmul parameters + attention, per token, against this machine's measured matmul peak for
-the precision used) and the peak resident memory of the process.
+the precision used) and the peak memory (resident memory of the process on a CPU, allocated
+GPU memory on a GPU).
 
 Run: ``python benchmarks/training.py`` (about 15 minutes on a 2-core CPU; ``--contexts 256``
-for the seed's settings only).
+for the seed's settings only). ``--n-layers``, ``--emb-dim`` and ``--n-heads`` shrink the model
+for a quick run (the GPU check's self-test, tests/gpu).
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-PATHS = ["book", "faithful", "fused kernels", "fused AdamW", "bf16 autocast", "torch.compile"]
+PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+PATHS = ["book", "faithful", "fused kernels", "fused AdamW", "autocast", "torch.compile"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def cpu_model() -> str:
@@ -47,12 +53,39 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def build(path: str, cfg: dict):
-    """The model and optimizer of ``path`` (fast paths include every switch listed before them)."""
-    if path == "book":
+def book_model_class() -> tuple[type, str]:
+    """The book's ``GPTModel`` and where it came from: ``llms_from_scratch`` if installed, else tests/seed_reference.py."""
+    try:
         from llms_from_scratch.ch04 import GPTModel as BookGPTModel
 
-        model = BookGPTModel(cfg)
+        return BookGPTModel, "llms_from_scratch.ch04.GPTModel"
+    except ImportError:  # the same chapter-4 code, kept in the repository as the tests' reference
+        sys.path.insert(0, str(REPO / "tests"))
+        import seed_reference
+
+        return seed_reference.GPTModel, "tests/seed_reference.py"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so that the clock measures it (CUDA and MPS kernels run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def autocast_precision(device: torch.device) -> str:
+    """The autocast precision gptedu's fast path uses on ``device``: ``"bf16"``, ``"fp16"`` or ``"fp32"`` (none)."""
+    from gptedu.fast_path import fast_path_for
+
+    return fast_path_for(device).precision
+
+
+def build(path: str, cfg: dict, device: torch.device):
+    """The model (on ``device``) and optimizer of ``path`` (fast paths include every switch listed before them)."""
+    if path == "book":
+        book_model, _ = book_model_class()
+        model = book_model(cfg).to(device)
         return model, torch.optim.AdamW(model.parameters(), lr=0.0004, weight_decay=0.1)
     from gptedu import GPTModel
     from gptedu.fast_path import FastPath, apply_fast_path, make_optimizer
@@ -60,21 +93,29 @@ def build(path: str, cfg: dict):
 
     enable_fast_malloc()  # as the training loops do
     level = PATHS.index(path)  # 1 = faithful, 2 = + fused kernels, ...
-    fast_path = FastPath(fused_kernels=level >= 2, fused_adamw=level >= 3, bf16=level >= 4, compile=level >= 5)
-    model = apply_fast_path(GPTModel(cfg), fast_path)
+    precision = autocast_precision(device) if level >= 4 else "fp32"
+    fast_path = FastPath(fused_kernels=level >= 2, fused_adamw=level >= 3, bf16=precision == "bf16",
+                         fp16=precision == "fp16", compile=level >= 5)
+    model = apply_fast_path(GPTModel(cfg), fast_path).to(device)
     return model, make_optimizer(model, lr=0.0004, weight_decay=0.1, fast_path=fast_path)
 
 
-def worker(path: str, context: int, batch_size: int, steps: int) -> dict:
-    """Train ``steps`` timed steps (after warm-up) in this process and return the measurements."""
+def model_config(context: int, n_layers: int | None = None, emb_dim: int | None = None, n_heads: int | None = None) -> dict:
+    """``GPT_CONFIG_124M`` at ``context``, with the given sizes instead of its own where set."""
     from gptedu import GPT_CONFIG_124M
 
+    sizes = {"n_layers": n_layers, "emb_dim": emb_dim, "n_heads": n_heads}
+    return {**GPT_CONFIG_124M, "context_length": context, **{k: v for k, v in sizes.items() if v is not None}}
+
+
+def worker(path: str, cfg: dict, batch_size: int, steps: int, device: torch.device) -> dict:
+    """Train ``steps`` timed steps (after warm-up) in this process and return the measurements."""
     torch.manual_seed(123)
-    cfg = {**GPT_CONFIG_124M, "context_length": context}
-    model, optimizer = build(path, cfg)
+    context = cfg["context_length"]
+    model, optimizer = build(path, cfg, device)
     model.train()
-    inputs = torch.randint(0, cfg["vocab_size"], (steps + 2, batch_size, context))
-    targets = torch.randint(0, cfg["vocab_size"], (steps + 2, batch_size, context))
+    inputs = torch.randint(0, cfg["vocab_size"], (steps + 2, batch_size, context)).to(device)
+    targets = torch.randint(0, cfg["vocab_size"], (steps + 2, batch_size, context)).to(device)
 
     def step(i: int) -> float:
         optimizer.zero_grad()
@@ -84,43 +125,68 @@ def worker(path: str, context: int, batch_size: int, steps: int) -> dict:
         optimizer.step()
         return loss.item()
 
+    synchronize(device)
     start = time.perf_counter()
     step(0)
     step(1)  # warm-up: first allocations, kernel selection, compilation
+    synchronize(device)
     warmup = time.perf_counter() - start
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # the timed steps' memory, not the warm-up's
     start = time.perf_counter()
     for i in range(steps):
         step(2 + i)
+    synchronize(device)
     seconds = time.perf_counter() - start
-    return {"tokens_per_s": steps * batch_size * context / seconds, "warmup_s": warmup,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _, book_source = book_model_class() if path == "book" else (None, "")
+    return {"tokens_per_s": steps * batch_size * context / seconds, "warmup_s": warmup, "peak_mb": peak_mb,
+            "book_source": book_source}
 
 
-def training_flops_per_token(context: int) -> float:
+def training_flops_per_token(cfg: dict) -> float:
     """6 x parameters that multiply (blocks and output head) + attention's 12 x layers x context x width."""
-    from gptedu import GPT_CONFIG_124M
-
-    d, n_layers, vocab = GPT_CONFIG_124M["emb_dim"], GPT_CONFIG_124M["n_layers"], GPT_CONFIG_124M["vocab_size"]
+    d, n_layers, vocab, context = cfg["emb_dim"], cfg["n_layers"], cfg["vocab_size"], cfg["context_length"]
     matmul_params = n_layers * 12 * d * d + d * vocab  # q, k, v, out: 4 d^2; MLP: 8 d^2; head: d x vocab
     return 6 * matmul_params + 12 * n_layers * context * d
 
 
-def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
-    """This machine's best measured FLOP/s of a square matrix product in ``dtype``."""
-    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 10) -> float:
+    """This machine's best measured FLOP/s of a square matrix product in ``dtype`` on ``device``."""
+    size = 8192 if device.type == "cuda" else 2048  # a GPU needs large products to reach its peak
+    a, b = torch.randn(size, size, device=device).to(dtype), torch.randn(size, size, device=device).to(dtype)
+    a @ b  # warm-up: cuBLAS picks its kernel
     best = float("inf")
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         a @ b
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
 
 
-def run_worker(path: str, context: int, batch_size: int, steps: int) -> dict:
-    command = [sys.executable, __file__, "--worker", path, "--contexts", str(context),
-               "--batch-size", str(batch_size), "--steps", str(steps)]
+def run_worker(path: str, args: argparse.Namespace, context: int, batch_size: int) -> dict:
+    """Measure ``path`` in a fresh Python process (its allocator settings and compiled code are its own)."""
+    command = [sys.executable, __file__, "--worker", path, "--contexts", str(context), "--batch-size", str(batch_size),
+               "--steps", str(args.steps), "--device", str(args.device)]
+    for option in ("n_layers", "emb_dim", "n_heads"):
+        if getattr(args, option) is not None:
+            command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def device_line(device: torch.device) -> str:
+    """What the numbers were measured on: the GPU's name and compute capability, or the CPU and its threads."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return (f"GPU: {torch.cuda.get_device_name(device)} (compute capability {major}.{minor}), torch {torch.__version__}, "
+                f"CUDA {torch.version.cuda}")
+    return f"CPU: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def main() -> None:
@@ -130,38 +196,53 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement (default: 3)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best counts (default: 2)")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to warm up)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: gptedu.get_device(): cuda if available)")
+    parser.add_argument("--n-layers", type=int, default=None, help="a smaller model for a quick run (default: 12, the 124M's)")
+    parser.add_argument("--emb-dim", type=int, default=None, help="(default: 768)")
+    parser.add_argument("--n-heads", type=int, default=None, help="(default: 12)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from gptedu import ConfigError, get_device
+
+    try:
+        args.device = get_device(args.device)
+    except ConfigError as error:  # a device this machine does not have: say so, without a traceback
+        parser.error(str(error))
     if args.worker:
-        context = int(args.contexts)
-        print(json.dumps(worker(args.worker, context, args.batch_size, args.steps)))
+        cfg = model_config(int(args.contexts), args.n_layers, args.emb_dim, args.n_heads)
+        print(json.dumps(worker(args.worker, cfg, args.batch_size, args.steps, args.device)))
         return
 
-    from gptedu.fast_path import native_bf16
-
-    paths = [p for p in PATHS if (p != "bf16 autocast" or native_bf16("cpu")) and (p != "torch.compile" or args.compile)]
-    if "bf16 autocast" not in paths and "torch.compile" in paths:
-        paths.remove("torch.compile")  # the compile level includes bf16; without native bf16 it is not measured
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    print(f"CPU: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"Measured matmul peak: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s")
+    precision = autocast_precision(args.device)
+    paths = [p for p in PATHS if (p != "autocast" or precision != "fp32") and (p != "torch.compile" or args.compile)]
+    if "autocast" not in paths and "torch.compile" in paths:
+        paths.remove("torch.compile")  # the compile level includes autocast; without a fast precision it is not measured
+    peaks = {"fp32": matmul_peak(torch.float32, args.device)}
+    if precision != "fp32":
+        peaks[precision] = matmul_peak(PRECISION_DTYPES[precision], args.device)
+    print(device_line(args.device))
+    print("Measured matmul peak: " + ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in peaks.items()))
     for context in (int(c) for c in args.contexts.split(",")):
+        cfg = model_config(context, args.n_layers, args.emb_dim, args.n_heads)
         batch_size = args.batch_size or (2 if context == 256 else 1)
         best: dict[str, dict] = {}
         for _ in range(args.rounds):
             for path in paths:
-                result = run_worker(path, context, batch_size, args.steps)
+                result = run_worker(path, args, context, batch_size)
                 if path not in best or result["tokens_per_s"] > best[path]["tokens_per_s"]:
                     best[path] = result
-        flops = training_flops_per_token(context)
-        print(f"\nContext {context}, batch {batch_size}, best of {args.rounds} rounds of {args.steps} steps:")
+        flops = training_flops_per_token(cfg)
+        size = "" if cfg == model_config(context) else f", {cfg['n_layers']} layers of width {cfg['emb_dim']}"
+        print(f"\nContext {context}, batch {batch_size}{size}, {args.device}, best of {args.rounds} rounds of {args.steps} steps "
+              f"(book: {best['book']['book_source']}):")
         print("| path | tokens/s | vs book | MFU | peak memory |\n|---|---|---|---|---|")
         for path in paths:
             r = best[path]
-            peak = peaks["bf16" if PATHS.index(path) >= PATHS.index("bf16 autocast") else "fp32"]
-            label = path if PATHS.index(path) < 2 else f"+ {path}"
+            peak = peaks[precision if PATHS.index(path) >= PATHS.index("autocast") else "fp32"]
+            name = f"{precision} autocast" if path == "autocast" else path
+            label = name if PATHS.index(path) < 2 else f"+ {name}"
             print(f"| {label} | {r['tokens_per_s']:.0f} | {r['tokens_per_s'] / best['book']['tokens_per_s']:.2f}x "
-                  f"| {100 * r['tokens_per_s'] * flops / peak:.0f}% | {r['peak_rss_mb'] / 1024:.2f} GiB |")
+                  f"| {100 * r['tokens_per_s'] * flops / peak:.0f}% | {r['peak_mb'] / 1024:.2f} GiB |")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ The package holds the tested code the notebooks import, under the names of the b
 - ``widgets``    (05) the interactive sampling explorer (needs ipywidgets)
 - ``figures``    (01, 03) concept figures: tokens as pieces of text, sliding windows, the split
 - ``plots``      (02, 04, 05) the loss chain, top-k and top-p cuts; loss, perplexity and learning-rate figures
-- ``notebook``   helpers for the notebooks (``show_source``)
+- ``notebook``   helpers for the notebooks (``show_source``, ``checkpoint_folder``: Google Drive on Colab)
 - ``pretrained`` (07) OpenAI's GPT-2 weights in ``GPTModel`` (``hub``, ``tf_checkpoint``, ``openai_download``)
 - ``distributed`` training on several processes or GPUs with ``torchrun`` (DistributedDataParallel)
 - ``cli``        the ``gptedu train`` command
@@ -55,7 +55,7 @@ from .model import (
     TransformerBlock,
     count_parameters,
 )
-from .notebook import show_source
+from .notebook import checkpoint_folder, show_source
 from .performance import enable_fast_malloc
 from .plots import plot_learning_rate, plot_loss_chain, plot_losses, plot_perplexity, plot_top_k_top_p, plot_training_summary
 from .pretrained import GPT2_PARAMETER_COUNTS, HF_REPOS, build_empty_gpt, export_to_hf, load_gpt2, load_weights_into_gpt
@@ -90,7 +90,7 @@ __all__ = [
     "calc_loss_loader", "count_parameters", "count_tokens", "create_dataloader_v1", "download_file", "enable_fast_malloc",
     "evaluate_model", "generate_and_print_sample", "generate_text", "generate_text_simple", "get_device",
     "get_tokenizer", "gpt2_config", "load_text", "lr_at_step", "perplexity", "plot_learning_rate",
-    "plot_loss_chain", "plot_losses", "plot_perplexity", "plot_top_k_top_p", "plot_training_summary", "show_source", "text_to_token_ids", "token_ids_to_text",
+    "plot_loss_chain", "plot_losses", "plot_perplexity", "plot_top_k_top_p", "plot_training_summary", "show_source", "checkpoint_folder", "text_to_token_ids", "token_ids_to_text",
     "train_model", "train_model_simple", "train_val_loaders", "validate_config",
     "Beam", "KVCache", "LayerKVCache", "apply_temperature", "beam_search", "next_token_probs", "sample_next_token",
     "softmax_with_temperature", "top_k_filter", "top_p_filter",

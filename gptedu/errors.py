@@ -60,3 +60,7 @@ class OverwriteRefusedError(GPTEduError, FileExistsError):
 
 class InvalidInputError(GPTEduError, ValueError):
     """Input data that cannot be used as given: token IDs outside the vocabulary, a tensor of the wrong shape or dtype."""
+
+
+class DriveMountError(GPTEduError, RuntimeError):
+    """Google Drive could not be mounted on Colab (access refused, or the mount timed out); nothing was saved there."""

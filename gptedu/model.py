@@ -51,8 +51,8 @@ class LayerKVCache:
         return self.keys, self.values
 
     def decoding_weights(self, x: torch.Tensor) -> dict | None:
-        """The transposed-weight store when ``x`` is a single new token ``(1, 1, d)`` on the CPU, else None."""
-        one_token = len(self) > 0 and x.shape[0] == 1 and x.shape[1] == 1
+        """The transposed-weight store when ``x`` is one new token per row, ``(B, 1, d)``, on the CPU; else None."""
+        one_token = len(self) > 0 and x.shape[1] == 1
         return self.weights_t if one_token and x.device.type == "cpu" else None
 
 
@@ -65,7 +65,7 @@ class KVCache:
 
     def __init__(self, n_layers: int) -> None:
         check_int("n_layers", n_layers, 1, hint="Use model.new_kv_cache(), which knows the model's number of layers.")
-        self.weights_t: dict[nn.Linear, torch.Tensor] = {}  # shared by the layers; see one_token_linear
+        self.weights_t: dict[nn.Module, OneTokenProduct] = {}  # shared by the layers; see one_token_linear
         self.layers = [LayerKVCache(self.weights_t) for _ in range(n_layers)]
 
     def __len__(self) -> int:  # tokens already seen = position of the next token
@@ -79,21 +79,45 @@ class KVCache:
                 layer.values = layer.values.index_select(0, rows)
 
 
-def one_token_linear(layer: nn.Linear, x: torch.Tensor, weights_t: dict | None) -> torch.Tensor:
-    """``layer(x)``; with a ``weights_t`` store, through a transposed ``(in, out)`` copy of the weight.
+class OneTokenProduct:
+    """``x W^T + b`` for one token per row, ``x`` ``(B, 1, in)``, through a transposed ``(in, out)`` copy of ``W``.
 
-    Why: for a single token, a linear layer is a matrix-vector product limited by how fast the
-    weight is read from memory, and on CPUs (PyTorch's MKL build) an ``(in, out)`` weight is
-    read about 1.6x faster than ``nn.Linear``'s ``(out, in)``. The copies live in the KV cache
-    (freed with it), so a generation pays for one transpose per weight. The result equals
-    ``layer(x)`` up to float rounding.
+    Why: for one token a linear layer is a matrix-vector product, limited by how fast its weight
+    streams from memory, and on CPUs (PyTorch's MKL build) an ``(in, out)`` weight streams faster
+    than ``nn.Linear``'s ``(out, in)``. Several layers that read the same input (query, key and
+    value) are stacked into one matrix: one long read instead of three. The result equals the
+    layers' own up to float rounding.
+    """
+
+    def __init__(self, layers: tuple[nn.Linear, ...]) -> None:
+        self.weight_t = torch.cat([layer.weight.detach() for layer in layers]).t().contiguous()  # (in, sum of outs)
+        biases = [layer.bias for layer in layers]
+        self.bias = None if biases[0] is None else torch.cat([b.detach() for b in biases])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1])  # (B, in)
+        out = rows @ self.weight_t if self.bias is None else torch.addmm(self.bias, rows, self.weight_t)  # bias + x W^T
+        return out.view(*x.shape[:-1], -1)
+
+
+def one_token_linear(layer: nn.Linear, x: torch.Tensor, weights_t: dict | None) -> torch.Tensor:
+    """``layer(x)``; with a ``weights_t`` store (one token, see ``LayerKVCache.decoding_weights``), as a ``OneTokenProduct``.
+
+    The transposed copies live in the KV cache (freed with it), so a generation pays for one
+    transpose per weight.
     """
     if weights_t is None:
         return layer(x)
     if layer not in weights_t:
-        weights_t[layer] = layer.weight.detach().t().contiguous()  # (in, out)
-    out = x @ weights_t[layer]
-    return out if layer.bias is None else out + layer.bias
+        weights_t[layer] = OneTokenProduct((layer,))
+    return weights_t[layer](x)
+
+
+def one_token_qkv(attention: nn.Module, x: torch.Tensor, weights_t: dict) -> torch.Tensor:
+    """``attention``'s query, key and value projections of one token side by side, ``(1, 1, 3 * d_out)``, in one product."""
+    if attention not in weights_t:
+        weights_t[attention] = OneTokenProduct((attention.W_query, attention.W_key, attention.W_value))
+    return weights_t[attention](x)
 
 
 def _check_attention_args(d_in: int, d_out: int, context_length: int, dropout: float, num_heads: int,
@@ -163,9 +187,8 @@ class MultiHeadAttention(nn.Module):
     def _forward_with_past(self, x: torch.Tensor, kv_cache: LayerKVCache) -> torch.Tensor:
         """Attention of ``T_new`` new tokens over the cached tokens and themselves (no dropout: generation)."""
         b, num_new, _ = x.shape  # (B, T_new, d_in)
-        weights_t = kv_cache.decoding_weights(x)  # faster projections for one token (see one_token_linear)
         queries, keys, values = (
-            one_token_linear(layer, x, weights_t).view(b, num_new, self.num_heads, self.head_dim).transpose(1, 2)
+            layer(x).view(b, num_new, self.num_heads, self.head_dim).transpose(1, 2)
             for layer in (self.W_query, self.W_key, self.W_value)
         )  # each (B, nh, T_new, hd)
         num_past = len(kv_cache)
@@ -176,7 +199,7 @@ class MultiHeadAttention(nn.Module):
             mask = ~self.mask.bool()[num_past:num_past + num_new, :num_past + num_new]  # True = may attend
         context_vec = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)  # (B, nh, T_new, hd)
         context_vec = context_vec.transpose(1, 2).reshape(b, num_new, self.d_out)
-        return one_token_linear(self.out_proj, context_vec, weights_t)
+        return self.out_proj(context_vec)
 
 
 class LayerNorm(nn.Module):
@@ -228,11 +251,8 @@ class FeedForward(nn.Module):
             nn.Linear(4 * cfg["emb_dim"], cfg["emb_dim"]),
         )
 
-    def forward(self, x: torch.Tensor, weights_t: dict | None = None) -> torch.Tensor:
-        if weights_t is None:
-            return self.layers(x)
-        hidden = self.layers[1](one_token_linear(self.layers[0], x, weights_t))  # generation: see one_token_linear
-        return one_token_linear(self.layers[2], hidden, weights_t)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
 
 
 class TransformerBlock(nn.Module):
@@ -255,10 +275,31 @@ class TransformerBlock(nn.Module):
         self.drop_shortcut = nn.Dropout(cfg["drop_rate"])
 
     def forward(self, x: torch.Tensor, kv_cache: LayerKVCache | None = None) -> torch.Tensor:  # (B, T, emb_dim) -> same
-        weights_t = None if kv_cache is None else kv_cache.decoding_weights(x)  # before att extends the cache
+        weights_t = None if kv_cache is None else kv_cache.decoding_weights(x)
+        if weights_t is not None:
+            return self._one_token(x, kv_cache, weights_t)  # generation on a CPU: the same block, in fewer steps
         x = x + self.drop_shortcut(self.att(self.norm1(x), kv_cache))  # shortcut around attention
-        x = x + self.drop_shortcut(self.ff(self.norm2(x), weights_t))  # shortcut around the MLP
+        x = x + self.drop_shortcut(self.ff(self.norm2(x)))  # shortcut around the MLP
         return x
+
+    def _one_token(self, x: torch.Tensor, kv_cache: LayerKVCache, weights_t: dict) -> torch.Tensor:
+        """``forward`` for one new token per row, ``(B, 1, emb_dim)``, after cached ones (generation, no dropout).
+
+        The same computation, arranged for speed: a single token's step is limited by reading the
+        weights from memory (``OneTokenProduct``), so everything else is done in as few operations
+        as possible: fused layer norm and GELU, the query, key and value projections as one
+        product, and attention of one query written out (three small products, no mask needed).
+        """
+        att, ff, b = self.att, self.ff, x.shape[0]
+        h = F.layer_norm(x, x.shape[-1:], self.norm1.scale, self.norm1.shift, self.norm1.eps)
+        qkv = one_token_qkv(att, h, weights_t).view(b, 3, att.num_heads, 1, att.head_dim)  # (B, 3, nh, 1, hd)
+        keys, values = kv_cache.update(qkv[:, 1], qkv[:, 2])  # (B, nh, T, hd)
+        scores = (qkv[:, 0] @ keys.transpose(2, 3)) * att.head_dim ** -0.5  # (B, nh, 1, T)
+        context = torch.softmax(scores, dim=-1) @ values  # (B, nh, 1, hd)
+        x = x + one_token_linear(att.out_proj, context.view(b, 1, att.d_out), weights_t)
+        h = F.layer_norm(x, x.shape[-1:], self.norm2.scale, self.norm2.shift, self.norm2.eps)
+        hidden = F.gelu(one_token_linear(ff.layers[0], h, weights_t), approximate="tanh")  # (B, 1, 4 * emb_dim)
+        return x + one_token_linear(ff.layers[2], hidden, weights_t)
 
 
 class GPTModel(nn.Module):
@@ -310,7 +351,10 @@ class GPTModel(nn.Module):
         weights_t = kv_cache.layers[0].decoding_weights(x)  # one new token: faster output head too
         for block, layer_cache in zip(self.trf_blocks, kv_cache.layers, strict=True):
             x = block(x, layer_cache)
-        return one_token_linear(self.out_head, self.final_norm(x), weights_t)  # (B, T, vocab_size)
+        if weights_t is not None:
+            norm = self.final_norm
+            return one_token_linear(self.out_head, F.layer_norm(x, x.shape[-1:], norm.scale, norm.shift, norm.eps), weights_t)
+        return self.out_head(self.final_norm(x))  # (B, T, vocab_size)
 
     def new_kv_cache(self) -> KVCache:
         """An empty key/value cache for this model (see ``forward``)."""

@@ -84,6 +84,8 @@ def check_finite_logits(logits: torch.Tensor) -> torch.Tensor:
     ``-inf`` is fine: it is how ``top_k_filter`` and ``top_p_filter`` remove tokens.
     """
     check_logits(logits)
+    if bool(torch.isfinite(logits.sum())):
+        return logits  # the usual case, in one pass: a sum is finite only if every value is
     bad = torch.isnan(logits) | torch.isposinf(logits)
     if bool(bad.any()):
         raise InvalidInputError(

@@ -387,6 +387,12 @@ CASES = [
     Case("plot_training_summary", "a str as the history", lambda f, e: f(2, "abc"), ArgumentTypeError,
          ("history", "train_model_simple")),
     Case("show_source", "a number", lambda f, e: f(5), ArgumentTypeError, ("show_source", "5", "int")),
+    Case("checkpoint_folder", "a number as the name", lambda f, e: f(5), ArgumentTypeError, ("name", "5", "int")),
+    Case("checkpoint_folder", "a path as the name", lambda f, e: f("/content/drive/MyDrive/gptedu"), ConfigError,
+         ("one folder", "without slashes", "'/content/drive/MyDrive/gptedu'", 'checkpoint_folder("gptedu")')),
+    Case("checkpoint_folder", "an empty name", lambda f, e: f(""), ConfigError, ("name", "''", "one folder")),
+    Case("checkpoint_folder", "use_drive 'yes'", lambda f, e: f(use_drive="yes"), ArgumentTypeError,
+         ("use_drive", "True or False", "'yes'")),
 ]
 
 #: Public callables without a case here, each with the reason.

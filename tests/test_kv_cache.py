@@ -10,7 +10,7 @@ import seed_reference as seed
 import torch
 
 from gptedu import GPTModel, generate_text, generate_text_simple
-from gptedu.model import KVCache, one_token_linear
+from gptedu.model import KVCache, one_token_linear, one_token_qkv
 
 
 def random_prompt(batch, length, seed_value=0):
@@ -57,13 +57,20 @@ def test_cached_logits_match_the_full_forward_pass(small_model, batch):
     torch.testing.assert_close(torch.cat(parts, dim=1), full, rtol=0, atol=1e-5)
 
 
-def test_one_token_linear_equals_the_layer(small_model):
+@pytest.mark.parametrize("rows", [1, 3])
+def test_one_token_products_equal_the_layers(small_model, rows):
     layer = small_model.trf_blocks[0].ff.layers[0]
-    x = torch.randn(1, 1, 32)
+    x = torch.randn(rows, 1, 32)
     store = {}
-    torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=0, atol=1e-6)
-    assert store[layer].shape == (32, 128)  # the weight, transposed to (in, out)
+    with torch.no_grad():  # generation: the fast product
+        torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=0, atol=1e-6)
+    torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=0, atol=1e-6)  # with autograd on
+    assert store[layer].weight_t.shape == (32, 128)  # the weight, transposed to (in, out)
     assert torch.equal(one_token_linear(layer, x, None), layer(x))
+    att = small_model.trf_blocks[0].att
+    with torch.no_grad():
+        qkv = one_token_qkv(att, x, store)  # the three projections in one product, side by side
+        torch.testing.assert_close(qkv, torch.cat([att.W_query(x), att.W_key(x), att.W_value(x)], dim=-1), rtol=0, atol=1e-6)
 
 
 def test_a_cache_holds_one_layer_per_block_with_head_shapes(small_model):

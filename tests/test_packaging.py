@@ -4,7 +4,11 @@ environment.yml is read with a few lines of code rather than a YAML library, so 
 nothing beyond the standard library; conda's ``pytorch`` is pip's ``torch``.
 """
 
+import importlib.metadata
+import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -113,3 +117,37 @@ def test_every_subpackage_is_listed_for_a_non_editable_install():
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {str(init.parent.relative_to(root)).replace("/", ".") for init in (root / "gptedu").rglob("__init__.py")}
     assert found == listed
+
+
+def test_the_editable_install_builds_without_a_warning_banner(tmp_path):
+    """``make install`` (``pip install -e .``) prints no setuptools banner: pip 26 shows each warning a backend emits.
+
+    Runs setuptools' PEP 660 hook in a fresh interpreter, on a copy of the project, and records the
+    ``UserWarning``s it emits, as pip's hook runner does; setuptools' "Editable installation" notice
+    (the flat layout without ``package-dir``, see pyproject.toml) was one.
+    """
+    # The version from the metadata: importing setuptools here, after another test imported distutils, fails.
+    try:
+        version = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("setuptools is not installed in this environment")
+    if int(version.split(".")[0]) < 77:
+        pytest.skip(f"pyproject.toml builds with setuptools >= 77; this environment has {version}")
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "gptedu", project / "gptedu", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, project / name)
+    record = """if True:
+        import json, sys, warnings
+        from setuptools import build_meta
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            wheel = build_meta.build_editable(sys.argv[1])
+        print(json.dumps({"wheel": wheel, "warnings": [f"{w.category.__name__}: {w.message}" for w in caught
+                                                        if issubclass(w.category, UserWarning)]}))"""
+    done = subprocess.run([sys.executable, "-c", record, str(tmp_path / "dist")], cwd=project, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["wheel"].endswith(".whl")
+    assert result["warnings"] == []
