@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -41,16 +40,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from gptedu.doctor import hardware_name
+
 PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 PATHS = ["book", "faithful", "fused kernels", "fused AdamW", "autocast", "torch.compile"]
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def book_model_class() -> tuple[type, str]:
@@ -183,10 +177,8 @@ def run_worker(path: str, args: argparse.Namespace, context: int, batch_size: in
 def device_line(device: torch.device) -> str:
     """What the numbers were measured on: the GPU's name and compute capability, or the CPU and its threads."""
     if device.type == "cuda":
-        major, minor = torch.cuda.get_device_capability(device)
-        return (f"GPU: {torch.cuda.get_device_name(device)} (compute capability {major}.{minor}), torch {torch.__version__}, "
-                f"CUDA {torch.version.cuda}")
-    return f"CPU: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        return f"GPU: {hardware_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+    return f"CPU: {hardware_name(device)}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def main() -> None:

@@ -74,16 +74,29 @@ def doctor_report(timing: bool = True, timing_config: dict[str, Any] | None = No
     return "\n".join(lines)
 
 
-def _device_text(device) -> str:  # noqa: ANN001
+def hardware_name(device) -> str:  # noqa: ANN001 (a torch.device; torch is imported late here)
+    """The GPU's name and compute capability, or the CPU's model name: what a report or a benchmark ran on."""
     import torch
 
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
-        return f"cuda: {torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
+        return f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
     if device.type == "mps":
-        return "mps (Apple GPU)"
-    cpu = platform.processor() or platform.machine()
-    return f"cpu ({os.cpu_count()} cores, {cpu}); no GPU found (on Colab: Runtime > Change runtime type > T4 GPU)"
+        return "Apple GPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text(errors="replace").splitlines() if cpuinfo.is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _device_text(device) -> str:  # noqa: ANN001
+    if device.type == "cuda":
+        return f"cuda: {hardware_name(device)}"
+    if device.type == "mps":
+        return f"mps ({hardware_name(device)})"
+    return (f"cpu ({os.cpu_count()} cores, {hardware_name(device)}); no GPU found "
+            "(on Colab: Runtime > Change runtime type > T4 GPU)")
 
 
 def _tokenizer_text() -> str:

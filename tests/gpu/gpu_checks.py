@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import platform
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
+
+from gptedu.doctor import hardware_name
 
 ENV_VAR = "GPTEDU_GPU_CHECK_DEVICE"
 NO_CUDA = "no CUDA GPU: torch.cuda.is_available() is False"
@@ -58,19 +59,8 @@ def is_self_test(device: torch.device) -> bool:
 def device_label(device: torch.device) -> str:
     """What the check ran on, for the summary table: the GPU's name and compute capability, or the CPU of the self-test."""
     if device.type == "cuda":
-        major, minor = torch.cuda.get_device_capability(device)
-        return (f"{torch.cuda.get_device_name(device)} ({device}, compute capability {major}.{minor}), torch {torch.__version__}, "
-                f"CUDA {torch.version.cuda}")
-    return f"CPU SELF-TEST of the check, no GPU checked: {cpu_name()}, torch {torch.__version__}"
-
-
-def cpu_name() -> str:
-    """The processor's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text(errors="replace").splitlines() if cpuinfo.is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+        return f"{hardware_name(device)} on {device}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+    return f"CPU SELF-TEST of the check, no GPU checked: {hardware_name(device)}, torch {torch.__version__}"
 
 
 def synchronize(device: torch.device) -> None:
@@ -100,17 +90,9 @@ def fixed_batches(cfg: dict, count: int, batch_size: int = 4, seed: int = 0) -> 
 
 def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: list, device: torch.device) -> list[float]:
     """The seed's step (zero the gradients, loss, backward, update) on each batch; returns each step's loss."""
-    from gptedu import calc_loss_batch
+    from gptedu.exercises.nb04 import _reference_train_epoch  # the loop of train_model_simple, without evaluation
 
-    model.train()
-    losses = []
-    for inputs, targets in batches:
-        optimizer.zero_grad()
-        loss = calc_loss_batch(inputs, targets, model, device)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+    return _reference_train_epoch(model, optimizer, batches, device)
 
 
 def verdict_path() -> Path:
