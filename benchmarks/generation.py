@@ -10,7 +10,10 @@ GPT-2-layout weights (a randomly initialised ``transformers.GPT2LMHeadModel``, s
 3. ``transformers``' ``generate(do_sample=False)`` (with its own cache).
 
 The paths run alternately ``--repeats`` times after a warm-up, and the best time of each is
-reported (the machine may be shared). ``--device`` (default: ``gptedu.get_device()``, a CUDA GPU
+reported (the machine may be shared). Each new token must read every weight of the model once
+(and the cached keys and values), so memory bandwidth bounds the speed: the script measures it in
+the same run (the fastest of several reads of a 1 GiB buffer in any round, see
+``measure_bandwidth``) and prints each path's tokens/s as a fraction of that limit. ``--device`` (default: ``gptedu.get_device()``, a CUDA GPU
 if there is one) says where all three run; on a GPU the clock reads after
 ``torch.cuda.synchronize()``. Run: ``python benchmarks/generation.py``; ``--n-layers``,
 ``--emb-dim`` and ``--n-heads`` shrink the model for a quick run (the GPU check's self-test, tests/gpu).
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import seed_reference as seed  # noqa: E402
 
 from gptedu import ConfigError, generate_text, get_device  # noqa: E402
+from gptedu.doctor import hardware_name  # noqa: E402
 from gptedu.pretrained import load_gpt2  # noqa: E402
 
 
@@ -51,6 +55,46 @@ def build_models(device: torch.device, n_layers: int | None = None, emb_dim: int
     seed_model = seed.GPTModel(model.cfg).eval()
     seed_model.load_state_dict(model.state_dict())
     return hf_model.to(device), model, seed_model.to(device)
+
+
+def measure_bandwidth(device: torch.device, repeats: int = 5) -> dict[str, float]:
+    """Bytes per second at which ``device`` was seen to read a 1 GiB float32 buffer, per way of reading it.
+
+    Three reads: a sum, a maximum, and a batched matrix-vector product over the buffer's two
+    halves (the kernel ``one_token_linear`` uses). Each is timed ``repeats`` times and the best
+    counts; the fastest of the three is the limit the benchmark compares against (a lower bound of
+    what the memory can do, so the fractions it gives are upper bounds).
+    """
+    buffer = torch.ones(256 * 1024 * 1024, device=device)  # 1 GiB, far larger than any cache
+    matrix = buffer.view(2, -1, 1024)  # (2, rows, 1024)
+    vector = torch.ones(2, 1, 1024, device=device)
+    reads = {"sum": buffer.sum, "max": buffer.amax,
+             "two-halves product": lambda: torch.bmm(vector, matrix.transpose(1, 2))}
+    rates = {}
+    for name, read in reads.items():
+        read()  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            synchronize(device)
+            start = time.perf_counter()
+            read()
+            synchronize(device)
+            best = min(best, time.perf_counter() - start)
+        rates[name] = buffer.numel() * buffer.element_size() / best
+    return rates
+
+
+def bytes_per_token(model: torch.nn.Module, num_cached: float) -> float:
+    """Bytes one cached generation step reads: every weight except the two embeddings (one row each;
+    the output head is read whole even where it shares the token embedding's tensor), plus the keys
+    and values of ``num_cached`` earlier tokens in every layer."""
+    embeddings = {model.tok_emb.weight, model.pos_emb.weight}
+    weights = sum(p.numel() * p.element_size() for p in model.parameters() if p not in embeddings)
+    if model.out_head.weight is model.tok_emb.weight:  # a tied head is read whole all the same
+        weights += model.out_head.weight.numel() * model.out_head.weight.element_size()
+    cfg = model.cfg
+    kv = 2 * cfg["n_layers"] * cfg["emb_dim"] * num_cached * 4  # float32 keys and values
+    return weights + kv
 
 
 def synchronize(device: torch.device) -> None:
@@ -91,7 +135,10 @@ def main() -> None:
     outputs = {name: fn() for name, fn in [(k, lambda f=f: f()) for k, f in paths.items() if "seed" not in k]}  # warm-up
     seed.generate_text(seed_model, prompt, 5, 1024)  # warm-up of the seed's model
     best = {name: float("inf") for name in paths}
+    bandwidth: dict[str, float] = {}
     for _ in range(args.repeats):
+        for name, rate in measure_bandwidth(device).items():  # in every round: a shared machine's speed varies
+            bandwidth[name] = max(rate, bandwidth.get(name, 0.0))
         for name, fn in paths.items():
             synchronize(device)
             start = time.perf_counter()
@@ -103,9 +150,15 @@ def main() -> None:
     size = "124M configuration" if sizes_are_124m(cfg) else f"{cfg['n_layers']} layers of width {cfg['emb_dim']}"
     where = (f"on {torch.cuda.get_device_name(device)}" if device.type == "cuda"
              else f"on the CPU, {torch.get_num_threads()} threads")
+    limit_bandwidth = max(bandwidth.values())
+    per_token = bytes_per_token(model, prompt.shape[1] + (n - 1) / 2)  # the cache holds the prompt + half the new tokens on average
+    limit = limit_bandwidth / per_token
+    print(f"Memory reads of 1 GiB on {hardware_name(device)}: "
+          + ", ".join(f"{name} {rate / 1e9:.1f} GB/s" for name, rate in bandwidth.items()))
+    print(f"Limit: {limit_bandwidth / 1e9:.1f} GB/s / {per_token / 1e6:.0f} MB read per token = {limit:.1f} tokens/s")
     print(f"Greedy generation of {n} tokens, {size}, {where}, torch {torch.__version__}, best of {args.repeats}:")
     for name, seconds in best.items():
-        print(f"  {name:34s} {n / seconds:7.1f} tokens/s  ({seconds:.2f} s)")
+        print(f"  {name:34s} {n / seconds:7.1f} tokens/s  ({seconds:.2f} s)  {n / seconds / limit:4.0%} of the limit")
     seed_tps = n / best["seed's loop (full recompute)"]
     ours_tps = n / best["gptedu generate_text (KV cache)"]
     hf_tps = n / best["transformers generate"]

@@ -31,29 +31,53 @@ from .validation import check_bool, check_instance, check_int, check_interval, s
 
 
 class LayerKVCache:
-    """The keys and values one attention layer has computed so far, each ``(B, nh, T_past, hd)``."""
+    """The keys and values one attention layer has computed so far, each ``(B, nh, T_past, hd)``.
 
-    def __init__(self, weights_t: dict | None = None) -> None:
-        self.keys: torch.Tensor | None = None
+    They are views of buffers with room for more tokens: each new token is written in place,
+    where ``torch.cat`` would copy everything seen so far at every step.
+    """
+
+    def __init__(self, split_linears: dict | None = None) -> None:
+        self.keys: torch.Tensor | None = None  # the first len(self) positions of the buffers
         self.values: torch.Tensor | None = None
-        self.weights_t = {} if weights_t is None else weights_t  # see one_token_linear
+        self.key_buffer: torch.Tensor | None = None  # (B, nh, capacity, hd)
+        self.value_buffer: torch.Tensor | None = None
+        self.split_linears = {} if split_linears is None else split_linears  # see one_token_linear
 
     def __len__(self) -> int:  # number of cached tokens
         return 0 if self.keys is None else self.keys.shape[2]
 
     def update(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append the new tokens' keys and values (``(B, nh, T_new, hd)``) and return all of them."""
-        if self.keys is None:
-            self.keys, self.values = keys, values
-        else:
-            self.keys = torch.cat((self.keys, keys), dim=2)  # (B, nh, T_past + T_new, hd)
-            self.values = torch.cat((self.values, values), dim=2)
+        start, end = len(self), len(self) + keys.shape[2]
+        if self.key_buffer is None or end > self.key_buffer.shape[2]:
+            self._make_room(keys, values, end)  # new buffers with room for twice the tokens
+        self.key_buffer[:, :, start:end] = keys  # written in place after the cached tokens
+        self.value_buffer[:, :, start:end] = values
+        self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]  # (B, nh, T_past + T_new, hd)
         return self.keys, self.values
 
-    def decoding_weights(self, x: torch.Tensor) -> dict | None:
-        """The transposed-weight store when ``x`` is one new token per row, ``(B, 1, d)``, on the CPU; else None."""
-        one_token = len(self) > 0 and x.shape[1] == 1
-        return self.weights_t if one_token and x.device.type == "cpu" else None
+    def _make_room(self, keys: torch.Tensor, values: torch.Tensor, num_tokens: int) -> None:
+        """Buffers for ``2 * num_tokens`` positions (at least 64) that start with the cached keys and values."""
+        b, nh, _, hd = keys.shape
+        capacity = max(2 * num_tokens, 64)
+        key_buffer, value_buffer = keys.new_empty(b, nh, capacity, hd), values.new_empty(b, nh, capacity, hd)
+        if self.keys is not None:
+            key_buffer[:, :, :len(self)] = self.keys
+            value_buffer[:, :, :len(self)] = self.values
+        self.key_buffer, self.value_buffer = key_buffer, value_buffer
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep the batch rows ``rows`` (in that order); see ``KVCache.reorder``."""
+        if self.keys is not None:
+            num_tokens = len(self)
+            self.key_buffer = self.key_buffer.index_select(0, rows)
+            self.value_buffer = self.value_buffer.index_select(0, rows)
+            self.keys, self.values = self.key_buffer[:, :, :num_tokens], self.value_buffer[:, :, :num_tokens]
+
+    def one_token_step(self, x: torch.Tensor) -> bool:
+        """True when ``x`` is one new token per row, ``(B, 1, d)``, after cached ones, on the CPU (see ``one_token_linear``)."""
+        return len(self) > 0 and x.shape[1] == 1 and x.device.type == "cpu"
 
 
 class KVCache:
@@ -65,8 +89,8 @@ class KVCache:
 
     def __init__(self, n_layers: int) -> None:
         check_int("n_layers", n_layers, 1, hint="Use model.new_kv_cache(), which knows the model's number of layers.")
-        self.weights_t: dict[nn.Module, OneTokenProduct] = {}  # shared by the layers; see one_token_linear
-        self.layers = [LayerKVCache(self.weights_t) for _ in range(n_layers)]
+        self.split_linears: dict[nn.Linear, SplitLinear] = {}  # shared by the layers; see one_token_linear
+        self.layers = [LayerKVCache(self.split_linears) for _ in range(n_layers)]
 
     def __len__(self) -> int:  # tokens already seen = position of the next token
         return len(self.layers[0])
@@ -74,50 +98,48 @@ class KVCache:
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep the batch rows ``rows`` (in that order); beam search uses this to follow its beams."""
         for layer in self.layers:
-            if layer.keys is not None:
-                layer.keys = layer.keys.index_select(0, rows)
-                layer.values = layer.values.index_select(0, rows)
+            layer.reorder(rows)
 
 
-class OneTokenProduct:
-    """``x W^T + b`` for one token per row, ``x`` ``(B, 1, in)``, through a transposed ``(in, out)`` copy of ``W``.
+class SplitLinear:
+    """A linear layer's weight (and bias) seen as two halves, for ``one_token_linear``: views, nothing is copied."""
 
-    Why: for one token a linear layer is a matrix-vector product, limited by how fast its weight
-    streams from memory, and on CPUs (PyTorch's MKL build) an ``(in, out)`` weight streams faster
-    than ``nn.Linear``'s ``(out, in)``. Several layers that read the same input (query, key and
-    value) are stacked into one matrix: one long read instead of three. The result equals the
-    layers' own up to float rounding.
-    """
-
-    def __init__(self, layers: tuple[nn.Linear, ...]) -> None:
-        self.weight_t = torch.cat([layer.weight.detach() for layer in layers]).t().contiguous()  # (in, sum of outs)
-        biases = [layer.bias for layer in layers]
-        self.bias = None if biases[0] is None else torch.cat([b.detach() for b in biases])
+    def __init__(self, layer: nn.Linear) -> None:
+        self.weight = layer.weight  # to notice a replaced weight
+        n_out, n_in = layer.weight.shape
+        half = (n_out + 1) // 2
+        self.n_out, self.n_in = n_out, n_in
+        self.step = n_out - half  # where the second half starts: half - 1 for an odd n_out (the halves share a row)
+        self.halves_t = layer.weight.as_strided((2, half, n_in), (self.step * n_in, n_in, 1)).transpose(1, 2)  # (2, in, half)
+        self.bias_halves = None if layer.bias is None else layer.bias.as_strided((2, 1, half), (self.step, 0, 1))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, x.shape[-1])  # (B, in)
-        out = rows @ self.weight_t if self.bias is None else torch.addmm(self.bias, rows, self.weight_t)  # bias + x W^T
-        return out.view(*x.shape[:-1], -1)
+        rows = x.reshape(-1, self.n_in).expand(2, -1, -1)  # (2, B, in): both halves multiply the same rows
+        if self.bias_halves is None:
+            y = torch.bmm(rows, self.halves_t)  # (2, B, half)
+        else:  # the bias, split the same way, is added inside the product
+            y = torch.baddbmm(self.bias_halves, rows, self.halves_t)
+        if rows.shape[1] == 1 and 2 * self.step == self.n_out:
+            return y.view(*x.shape[:-1], self.n_out)  # one row: the two halves already lie side by side in memory
+        return torch.cat((y[0, :, :self.step], y[1]), dim=-1).view(*x.shape[:-1], self.n_out)  # (B, 1, out)
 
 
-def one_token_linear(layer: nn.Linear, x: torch.Tensor, weights_t: dict | None) -> torch.Tensor:
-    """``layer(x)``; with a ``weights_t`` store (one token, see ``LayerKVCache.decoding_weights``), as a ``OneTokenProduct``.
+def one_token_linear(layer: nn.Linear, x: torch.Tensor, split_linears: dict) -> torch.Tensor:
+    """``layer(x)`` for one token per row, ``x`` ``(B, 1, in)``, reading the weight as two halves at once.
 
-    The transposed copies live in the KV cache (freed with it), so a generation pays for one
-    transpose per weight.
+    Why: for one token a linear layer is a matrix-vector product, limited by how fast its
+    ``(out, in)`` weight streams from memory, and on CPUs PyTorch reads one such product with
+    one core. A batched product of the weight's two halves (rows ``[0, half)`` and the rest,
+    ``SplitLinear``) keeps two cores reading (benchmarks/generation.py measures the speed).
+    ``split_linears`` (the KV cache's) keeps each layer's halves for the whole generation. The
+    result equals ``layer(x)`` up to float rounding.
     """
-    if weights_t is None:
-        return layer(x)
-    if layer not in weights_t:
-        weights_t[layer] = OneTokenProduct((layer,))
-    return weights_t[layer](x)
-
-
-def one_token_qkv(attention: nn.Module, x: torch.Tensor, weights_t: dict) -> torch.Tensor:
-    """``attention``'s query, key and value projections of one token side by side, ``(1, 1, 3 * d_out)``, in one product."""
-    if attention not in weights_t:
-        weights_t[attention] = OneTokenProduct((attention.W_query, attention.W_key, attention.W_value))
-    return weights_t[attention](x)
+    split = split_linears.get(layer)
+    if split is None or split.weight is not layer.weight:
+        if not layer.weight.is_contiguous():
+            return layer(x)  # the views need the weight's rows one after another
+        split = split_linears[layer] = SplitLinear(layer)
+    return split(x)
 
 
 def _check_attention_args(d_in: int, d_out: int, context_length: int, dropout: float, num_heads: int,
@@ -275,31 +297,31 @@ class TransformerBlock(nn.Module):
         self.drop_shortcut = nn.Dropout(cfg["drop_rate"])
 
     def forward(self, x: torch.Tensor, kv_cache: LayerKVCache | None = None) -> torch.Tensor:  # (B, T, emb_dim) -> same
-        weights_t = None if kv_cache is None else kv_cache.decoding_weights(x)
-        if weights_t is not None:
-            return self._one_token(x, kv_cache, weights_t)  # generation on a CPU: the same block, in fewer steps
+        if kv_cache is not None and kv_cache.one_token_step(x):
+            return self._one_token(x, kv_cache)  # generation on a CPU: the same block, in fewer steps
         x = x + self.drop_shortcut(self.att(self.norm1(x), kv_cache))  # shortcut around attention
         x = x + self.drop_shortcut(self.ff(self.norm2(x)))  # shortcut around the MLP
         return x
 
-    def _one_token(self, x: torch.Tensor, kv_cache: LayerKVCache, weights_t: dict) -> torch.Tensor:
+    def _one_token(self, x: torch.Tensor, kv_cache: LayerKVCache) -> torch.Tensor:
         """``forward`` for one new token per row, ``(B, 1, emb_dim)``, after cached ones (generation, no dropout).
 
         The same computation, arranged for speed: a single token's step is limited by reading the
-        weights from memory (``OneTokenProduct``), so everything else is done in as few operations
-        as possible: fused layer norm and GELU, the query, key and value projections as one
-        product, and attention of one query written out (three small products, no mask needed).
+        weights from memory (``one_token_linear``), so everything else is done in as few operations
+        as possible: fused layer norm and GELU, and the fused attention kernel without a mask (the
+        one query may see every cached token).
         """
         att, ff, b = self.att, self.ff, x.shape[0]
         h = F.layer_norm(x, x.shape[-1:], self.norm1.scale, self.norm1.shift, self.norm1.eps)
-        qkv = one_token_qkv(att, h, weights_t).view(b, 3, att.num_heads, 1, att.head_dim)  # (B, 3, nh, 1, hd)
-        keys, values = kv_cache.update(qkv[:, 1], qkv[:, 2])  # (B, nh, T, hd)
-        scores = (qkv[:, 0] @ keys.transpose(2, 3)) * att.head_dim ** -0.5  # (B, nh, 1, T)
-        context = torch.softmax(scores, dim=-1) @ values  # (B, nh, 1, hd)
-        x = x + one_token_linear(att.out_proj, context.view(b, 1, att.d_out), weights_t)
+        split = kv_cache.split_linears
+        queries, keys, values = (one_token_linear(layer, h, split).view(b, att.num_heads, 1, att.head_dim)
+                                 for layer in (att.W_query, att.W_key, att.W_value))  # each (B, nh, 1, hd)
+        keys, values = kv_cache.update(keys, values)  # (B, nh, T, hd)
+        context = F.scaled_dot_product_attention(queries, keys, values)  # (B, nh, 1, hd); no mask: all are in the past
+        x = x + one_token_linear(att.out_proj, context.view(b, 1, att.d_out), split)
         h = F.layer_norm(x, x.shape[-1:], self.norm2.scale, self.norm2.shift, self.norm2.eps)
-        hidden = F.gelu(one_token_linear(ff.layers[0], h, weights_t), approximate="tanh")  # (B, 1, 4 * emb_dim)
-        return x + one_token_linear(ff.layers[2], hidden, weights_t)
+        hidden = F.gelu(one_token_linear(ff.layers[0], h, split), approximate="tanh")  # (B, 1, 4 * emb_dim)
+        return x + one_token_linear(ff.layers[2], hidden, split)
 
 
 class GPTModel(nn.Module):
@@ -348,12 +370,13 @@ class GPTModel(nn.Module):
         if kv_cache is None:
             x = self.trf_blocks(x)
             return self.out_head(self.final_norm(x))  # (B, T, vocab_size)
-        weights_t = kv_cache.layers[0].decoding_weights(x)  # one new token: faster output head too
+        one_token = kv_cache.layers[0].one_token_step(x)  # generation on a CPU: the same blocks, in fewer steps
         for block, layer_cache in zip(self.trf_blocks, kv_cache.layers, strict=True):
-            x = block(x, layer_cache)
-        if weights_t is not None:
+            x = block._one_token(x, layer_cache) if one_token else block(x, layer_cache)
+        if one_token:
             norm = self.final_norm
-            return one_token_linear(self.out_head, F.layer_norm(x, x.shape[-1:], norm.scale, norm.shift, norm.eps), weights_t)
+            return one_token_linear(self.out_head, F.layer_norm(x, x.shape[-1:], norm.scale, norm.shift, norm.eps),
+                                    kv_cache.split_linears)
         return self.out_head(self.final_norm(x))  # (B, T, vocab_size)
 
     def new_kv_cache(self) -> KVCache:

@@ -10,7 +10,7 @@ import seed_reference as seed
 import torch
 
 from gptedu import GPTModel, generate_text, generate_text_simple
-from gptedu.model import KVCache, one_token_linear, one_token_qkv
+from gptedu.model import KVCache, SplitLinear, one_token_linear
 
 
 def random_prompt(batch, length, seed_value=0):
@@ -58,19 +58,46 @@ def test_cached_logits_match_the_full_forward_pass(small_model, batch):
 
 
 @pytest.mark.parametrize("rows", [1, 3])
-def test_one_token_products_equal_the_layers(small_model, rows):
-    layer = small_model.trf_blocks[0].ff.layers[0]
-    x = torch.randn(rows, 1, 32)
+@pytest.mark.parametrize("sizes", [(32, 128, True), (128, 32, True), (32, 33, False), (32, 1, True)])  # (in, out, bias)
+def test_one_token_products_equal_the_layers(rows, sizes):
+    n_in, n_out, bias = sizes  # 33 outputs: two halves of 17 rows that share one; 1 output: both halves are that row
+    layer = torch.nn.Linear(n_in, n_out, bias=bias)
+    x = torch.randn(rows, 1, n_in)
     store = {}
     with torch.no_grad():  # generation: the fast product
-        torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=0, atol=1e-6)
+        torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=1e-6, atol=1e-6)
+    assert isinstance(store[layer], SplitLinear)
+    assert store[layer].halves_t.data_ptr() == layer.weight.data_ptr()  # views of the weight: nothing copied
     torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=0, atol=1e-6)  # with autograd on
-    assert store[layer].weight_t.shape == (32, 128)  # the weight, transposed to (in, out)
-    assert torch.equal(one_token_linear(layer, x, None), layer(x))
-    att = small_model.trf_blocks[0].att
+
+
+def test_a_replaced_or_strided_weight_is_not_read_through_old_views():
+    layer, x, store = torch.nn.Linear(8, 6), torch.randn(1, 1, 8), {}
     with torch.no_grad():
-        qkv = one_token_qkv(att, x, store)  # the three projections in one product, side by side
-        torch.testing.assert_close(qkv, torch.cat([att.W_query(x), att.W_key(x), att.W_value(x)], dim=-1), rtol=0, atol=1e-6)
+        one_token_linear(layer, x, store)
+        layer.weight = torch.nn.Parameter(torch.randn(6, 8))  # replaced, not changed in place
+        torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=1e-6, atol=1e-6)
+        layer.weight.mul_(2)  # changed in place: the views see it
+        torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=1e-6, atol=1e-6)
+        layer.weight = torch.nn.Parameter(torch.randn(8, 6).t())  # not contiguous: the plain layer
+        torch.testing.assert_close(one_token_linear(layer, x, store), layer(x), rtol=1e-6, atol=1e-6)
+
+
+def test_the_cache_writes_in_place_and_grows_by_doubling():
+    cache = KVCache(1).layers[0]
+    keys = torch.randn(2, 3, 5, 4)
+    cache.update(keys, -keys)
+    assert cache.key_buffer.shape == (2, 3, 64, 4) and len(cache) == 5  # room for 64 tokens
+    buffer = cache.key_buffer
+    for step in range(59):  # up to 64 tokens: written into the same buffer
+        new = torch.full((2, 3, 1, 4), float(step))
+        all_keys, all_values = cache.update(new, -new)
+        assert cache.key_buffer is buffer and torch.equal(all_keys[:, :, -1:], new) and torch.equal(all_values[:, :, -1:], -new)
+    assert torch.equal(cache.keys[:, :, :5], keys) and torch.equal(cache.values[:, :, :5], -keys)
+    cache.update(torch.zeros(2, 3, 1, 4), torch.zeros(2, 3, 1, 4))  # the 65th: a buffer twice as long, same contents
+    assert cache.key_buffer.shape[2] == 130 and len(cache) == 65 and torch.equal(cache.keys[:, :, :5], keys)
+    cache.reorder(torch.tensor([1, 1]))  # beam search: both rows now follow row 1
+    assert len(cache) == 65 and torch.equal(cache.keys[0], cache.keys[1]) and torch.equal(cache.keys[0, :, :5], keys[1])
 
 
 def test_a_cache_holds_one_layer_per_block_with_head_shapes(small_model):
