@@ -108,8 +108,9 @@ def worker(path: str, cfg: dict, batch_size: int, steps: int, device: torch.devi
     context = cfg["context_length"]
     model, optimizer = build(path, cfg, device)
     model.train()
-    inputs = torch.randint(0, cfg["vocab_size"], (steps + 2, batch_size, context)).to(device)
-    targets = torch.randint(0, cfg["vocab_size"], (steps + 2, batch_size, context)).to(device)
+    warmup_steps = 3  # first allocations, kernel selection, compilation; malloc's heap reaches its size by the third
+    inputs = torch.randint(0, cfg["vocab_size"], (steps + warmup_steps, batch_size, context)).to(device)
+    targets = torch.randint(0, cfg["vocab_size"], (steps + warmup_steps, batch_size, context)).to(device)
 
     def step(i: int) -> float:
         optimizer.zero_grad()
@@ -121,15 +122,15 @@ def worker(path: str, cfg: dict, batch_size: int, steps: int, device: torch.devi
 
     synchronize(device)
     start = time.perf_counter()
-    step(0)
-    step(1)  # warm-up: first allocations, kernel selection, compilation
+    for i in range(warmup_steps):
+        step(i)
     synchronize(device)
     warmup = time.perf_counter() - start
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # the timed steps' memory, not the warm-up's
     start = time.perf_counter()
     for i in range(steps):
-        step(2 + i)
+        step(warmup_steps + i)
     synchronize(device)
     seconds = time.perf_counter() - start
     if device.type == "cuda":
