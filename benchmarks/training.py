@@ -11,8 +11,13 @@ Paths:
 - ``faithful``: gptedu's ``GPTModel`` with the book's operations and the speed-ups that change no
   number (``enable_fast_malloc``), what ``gptedu train`` runs by default;
 - ``+ fused kernels``, ``+ fused AdamW``, ``+ bf16 autocast`` or ``+ fp16 autocast`` (the
-  precision ``fast_path_for(device)`` picks, if not fp32) and, with ``--compile``,
-  ``+ torch.compile``: the switches of gptedu/fast_path.py, each added to the previous one.
+  precision ``fast_path_for(device)`` picks, if not fp32), ``+ quick dropout`` (on a CPU; opt-in,
+  ``FastPath(quick_dropout=True)``) and, with ``--compile``, ``+ torch.compile``: the switches of
+  gptedu/fast_path.py, each added to the previous one.
+
+Besides the peaks, the script times the step's matrix products alone (the shapes of a forward and
+backward pass at the first context, in the fast path's precision): no step can exceed their
+speed, so their fraction of the peak is the MFU a step could reach if nothing else took time.
 
 Every measurement runs in a fresh Python process (allocation settings are per process), the
 paths alternate for ``--rounds`` rounds, and the best round of each path counts (the machine
@@ -43,7 +48,7 @@ import torch.nn.functional as F
 from gptedu.doctor import hardware_name
 
 PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-PATHS = ["book", "faithful", "fused kernels", "fused AdamW", "autocast", "torch.compile"]
+PATHS = ["book", "faithful", "fused kernels", "fused AdamW", "autocast", "quick dropout", "torch.compile"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -89,7 +94,7 @@ def build(path: str, cfg: dict, device: torch.device):
     level = PATHS.index(path)  # 1 = faithful, 2 = + fused kernels, ...
     precision = autocast_precision(device) if level >= 4 else "fp32"
     fast_path = FastPath(fused_kernels=level >= 2, fused_adamw=level >= 3, bf16=precision == "bf16",
-                         fp16=precision == "fp16", compile=level >= 5)
+                         fp16=precision == "fp16", quick_dropout=level >= 5, compile=level >= 6)
     model = apply_fast_path(GPTModel(cfg), fast_path).to(device)
     return model, make_optimizer(model, lr=0.0004, weight_decay=0.1, fast_path=fast_path)
 
@@ -164,6 +169,47 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 10) -> 
     return 2 * size**3 / best
 
 
+def step_matmuls(cfg: dict, batch_size: int, dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
+    """FLOP/s of one training step's matrix products alone, in ``dtype``: their best time over ``repeats``.
+
+    Per layer: query, key, value and output projections (d x d), the MLP (d x 4d, 4d x d) and the
+    two attention products per head; the output head (d x vocab) once; each in the forward pass
+    and twice in the backward pass (the gradients of the input and of the weight).
+    """
+    d, vocab, context, heads = cfg["emb_dim"], cfg["vocab_size"], cfg["context_length"], cfg["n_heads"]
+    rows, head_dim = batch_size * context, d // heads
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, device=device).to(dtype)
+
+    products = []
+    for n_in, n_out in [(d, d)] * 4 + [(d, 4 * d), (4 * d, d)]:
+        products += [(rand(rows, n_in), rand(n_in, n_out)), (rand(rows, n_out), rand(n_out, n_in)),
+                     (rand(n_in, rows), rand(rows, n_out))] * cfg["n_layers"]
+    products += [(rand(rows, d), rand(d, vocab)), (rand(rows, vocab), rand(vocab, d)), (rand(d, rows), rand(rows, vocab))]
+    scores = [(rand(batch_size * heads, context, head_dim), rand(batch_size * heads, head_dim, context)),
+              (rand(batch_size * heads, context, context), rand(batch_size * heads, context, head_dim))]
+    batched = scores * 3 * cfg["n_layers"]
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in products)
+    flops += sum(2 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2] for a, b in batched)
+
+    def run() -> None:
+        for a, b in products:
+            a @ b
+        for a, b in batched:
+            torch.bmm(a, b)
+
+    run()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return flops / best
+
+
 def run_worker(path: str, args: argparse.Namespace, context: int, batch_size: int) -> dict:
     """Measure ``path`` in a fresh Python process (its allocator settings and compiled code are its own)."""
     command = [sys.executable, __file__, "--worker", path, "--contexts", str(context), "--batch-size", str(batch_size),
@@ -207,7 +253,8 @@ def main() -> None:
         return
 
     precision = autocast_precision(args.device)
-    paths = [p for p in PATHS if (p != "autocast" or precision != "fp32") and (p != "torch.compile" or args.compile)]
+    paths = [p for p in PATHS if (p != "autocast" or precision != "fp32") and (p != "torch.compile" or args.compile)
+             and (p != "quick dropout" or args.device.type == "cpu")]  # quick dropout changes nothing on a GPU
     if "autocast" not in paths and "torch.compile" in paths:
         paths.remove("torch.compile")  # the compile level includes autocast; without a fast precision it is not measured
     peaks = {"fp32": matmul_peak(torch.float32, args.device)}
@@ -215,6 +262,12 @@ def main() -> None:
         peaks[precision] = matmul_peak(PRECISION_DTYPES[precision], args.device)
     print(device_line(args.device))
     print("Measured matmul peak: " + ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in peaks.items()))
+    first = model_config(int(args.contexts.split(",")[0]), args.n_layers, args.emb_dim, args.n_heads)
+    first_batch = args.batch_size or (2 if first["context_length"] == 256 else 1)
+    for name, dtype in [("fp32", torch.float32)] + ([(precision, PRECISION_DTYPES[precision])] if precision != "fp32" else []):
+        speed = step_matmuls(first, first_batch, dtype, args.device)
+        print(f"A step's matrix products alone (context {first['context_length']}, batch {first_batch}), {name}: "
+              f"{speed / 1e9:.0f} GFLOP/s, {100 * speed / peaks[name]:.0f}% of the peak (the MFU ceiling of its paths)")
     for context in (int(c) for c in args.contexts.split(",")):
         cfg = model_config(context, args.n_layers, args.emb_dim, args.n_heads)
         batch_size = args.batch_size or (2 if context == 256 else 1)

@@ -12,7 +12,11 @@ switches each model part to PyTorch's fused kernel, and optionally:
 - float16 autocast with loss scaling (gptedu/loss_scaling.py), on CUDA GPUs with tensor cores
   but no native bf16 (compute capability 7.x: Colab's free T4, the V100). float16 keeps more
   digits than bf16 but a much smaller range, so the gradients are scaled to stay in it;
-- ``torch.compile`` of the transformer blocks (compiles for a minute first; pays off on long runs).
+- ``torch.compile`` of the transformer blocks (compiles for a minute first; pays off on long runs);
+- quick dropout, on request only (``quick_dropout=True``): on CPUs, dropout masks from 16 random
+  bits per element (``gptedu.model.quick_dropout``) instead of PyTorch's one-at-a-time draws, and
+  attention spelled out so that its weights use it too. It draws other random numbers than the
+  book's code, so a run's losses change with it; that is why ``fast_path_for`` leaves it off.
 
 Every switch keeps the parameter names (``state_dict`` keys), so weights move freely between
 the paths. What the fast path changes: rounding (bf16 keeps about three significant digits per
@@ -34,7 +38,7 @@ import torch.nn as nn
 
 from .errors import ConfigError
 from .loss_scaling import LossScaler
-from .model import GELU, GPTModel, LayerNorm, MultiHeadAttention
+from .model import GELU, Dropout, GPTModel, LayerNorm, MultiHeadAttention
 from .validation import check_bool, check_device, check_float, check_instance
 
 
@@ -51,10 +55,11 @@ class FastPath:
     bf16: bool = False
     compile: bool = False
     fp16: bool = False  # float16 autocast with loss scaling (GPUs without native bf16)
+    quick_dropout: bool = False  # CPU dropout masks from 16 random bits each (other random numbers)
     why: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("fused_kernels", "fused_adamw", "bf16", "compile", "fp16"):
+        for name in ("fused_kernels", "fused_adamw", "bf16", "compile", "fp16", "quick_dropout"):
             check_bool(name, getattr(self, name))
         if self.bf16 and self.fp16:
             raise ConfigError("FastPath: bf16=True and fp16=True exclude each other (one autocast precision); "
@@ -69,7 +74,7 @@ class FastPath:
         """A short text such as ``"fused kernels + fused AdamW + bf16 autocast"`` (or ``"faithful"``), and why that precision."""
         parts = [name for name, on in (("fused kernels", self.fused_kernels), ("fused AdamW", self.fused_adamw),
                                        ("bf16 autocast", self.bf16), ("fp16 autocast with loss scaling", self.fp16),
-                                       ("torch.compile", self.compile)) if on]
+                                       ("torch.compile", self.compile), ("quick dropout", self.quick_dropout)) if on]
         text = " + ".join(parts) if parts else "faithful (the book's fp32 operations)"
         return f"{text}; {self.why}" if self.why else text
 
@@ -138,12 +143,18 @@ def autocast_precision(device: torch.device | str) -> tuple[str, str]:
     return "fp32", f"fp32 on {device.type} (no native bf16 there)"
 
 
-def fast_path_for(device: torch.device | str, compile: bool = False) -> FastPath:
-    """Everything that helps on ``device``: fused kernels, fused AdamW where supported, bf16 or fp16 where native."""
+def fast_path_for(device: torch.device | str, compile: bool = False, quick_dropout: bool = False) -> FastPath:
+    """Everything that helps on ``device``: fused kernels, fused AdamW where supported, bf16 or fp16 where native.
+
+    ``compile`` and ``quick_dropout`` are added only on request: compiling takes a minute first,
+    and quick dropout (CPUs only; elsewhere it changes nothing) draws other random numbers.
+    """
     check_device("device", device)
+    check_bool("compile", compile)
+    check_bool("quick_dropout", quick_dropout)
     precision, why = autocast_precision(device)
     return FastPath(fused_kernels=True, fused_adamw=fused_adamw_supported(device), bf16=precision == "bf16",
-                    fp16=precision == "fp16", compile=compile, why=why)
+                    fp16=precision == "fp16", compile=compile, quick_dropout=quick_dropout, why=why)
 
 
 def apply_fast_path(model: nn.Module, fast_path: FastPath) -> nn.Module:
@@ -159,6 +170,8 @@ def apply_fast_path(model: nn.Module, fast_path: FastPath) -> nn.Module:
     for module in model.modules():
         if isinstance(module, MultiHeadAttention):
             module.fused_dropout = fast_path.fused_kernels
+        elif isinstance(module, Dropout):
+            module.quick = fast_path.quick_dropout
         elif isinstance(module, (LayerNorm, GELU)):
             module.fused = fast_path.fused_kernels
         elif isinstance(module, GPTModel):

@@ -155,6 +155,7 @@ def test_context_longer_than_the_text_exits_with_2_and_says_what_to_change(small
         (["--train-ratio", "1.5"], "--train-ratio must be a number in (0, 1); got 1.5"),
         (["--schedule", "warmup-cosine", "--warmup-steps", "1000"], "warmup_steps must be between 0 and the number of steps"),
         (["--compile"], "--compile is part of the fast path: add --fast"),
+        (["--quick-dropout"], "--quick-dropout is part of the fast path: add --fast"),
         (["--accumulation-steps", "2"], "--accumulation-steps only work with --schedule warmup-cosine"),
     ],
 )

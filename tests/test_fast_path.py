@@ -393,3 +393,100 @@ def test_switching_fp16_off_removes_the_scaler_and_its_hooks():
     apply_fast_path(model, FastPath(bf16=True))
     assert model.loss_scaler is None and model.autocast_dtype == torch.bfloat16
     assert all(not p._backward_hooks for p in model.parameters())
+
+
+# --- quick dropout (opt-in): 16 random bits per element on CPUs --------------------------------------------------
+
+def test_quick_dropout_keeps_one_minus_p_of_the_elements_scaled_and_zeroes_the_rest():
+    torch.manual_seed(0)
+    x = torch.full((1 << 20,), 2.0)
+    out = gptedu.model.quick_dropout(x, 0.1)
+    kept = out != 0
+    # 2^20 draws with p = 0.100006: the kept fraction is 0.9 within 5 standard deviations (0.0003 each)
+    assert abs(kept.float().mean().item() - 0.9) < 5 * math.sqrt(0.9 * 0.1 / x.numel())
+    assert torch.allclose(out[kept], torch.tensor(2.0 / 0.9))  # kept values are scaled by 1 / (1 - p)
+    assert out.shape == x.shape and out.dtype == x.dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_quick_dropout_keeps_the_dtype_and_an_odd_shape(dtype):
+    x = torch.ones(3, 5, 7, dtype=dtype)  # 105 elements: not a multiple of the four per 64-bit draw
+    out = gptedu.model.quick_dropout(x, 0.5)
+    assert out.dtype == dtype and out.shape == x.shape
+    assert set(out.unique().tolist()) <= {0.0, 2.0}
+
+
+def test_quick_dropout_is_repeatable_with_a_seed_and_draws_other_masks_than_nn_dropout():
+    x = torch.ones(4096)
+    torch.manual_seed(3)
+    first = gptedu.model.quick_dropout(x, 0.1)
+    torch.manual_seed(3)
+    assert torch.equal(gptedu.model.quick_dropout(x, 0.1), first)
+    torch.manual_seed(3)
+    assert not torch.equal(F.dropout(x, 0.1, training=True), first)
+
+
+def test_quick_dropout_passes_the_gradient_only_through_kept_elements():
+    x = torch.randn(1000, requires_grad=True)
+    out = gptedu.model.quick_dropout(x, 0.3)
+    out.sum().backward()
+    kept = out.detach() != 0
+    assert torch.allclose(x.grad[kept], torch.tensor(1 / 0.7))
+    assert torch.equal(x.grad[~kept], torch.zeros(int((~kept).sum())))
+
+
+@pytest.mark.parametrize("p", [1.0, -0.1, 1.5])
+def test_quick_dropout_rejects_a_rate_outside_0_to_1(p):
+    with pytest.raises(ConfigError, match="p"):
+        gptedu.model.quick_dropout(torch.ones(4), p)
+
+
+def test_the_quick_dropout_switch_reaches_every_dropout_and_spells_attention_out(monkeypatch):
+    """On a CPU the fused kernel's own dropout is the slow one, so quick dropout uses the explicit attention."""
+    faithful, quick = twin_models()
+    path = FastPath(fused_kernels=True, quick_dropout=True)
+    apply_fast_path(quick, path)
+    dropouts = [m for m in quick.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(dropouts) == 1 + 2 * CFG["n_layers"] and all(m.quick for m in dropouts)
+    x = tokens()
+    with torch.no_grad():  # evaluation: no dropout, so the faithful logits
+        assert torch.allclose(quick.eval()(x), faithful.eval()(x), atol=1e-5, rtol=0)
+    calls = []
+    real_sdpa = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **k: calls.append(k) or real_sdpa(*a, **k))
+    quick.train()
+    torch.manual_seed(5)
+    first = quick(x)
+    torch.manual_seed(5)
+    assert torch.equal(quick(x), first)  # repeatable with a seed
+    assert not any(k.get("dropout_p") for k in calls)  # the kernel's dropout was not used
+    torch.manual_seed(5)
+    assert not torch.allclose(faithful.train()(x), first, atol=1e-3)  # other random numbers than the book's
+    apply_fast_path(quick, FastPath())
+    assert not any(m.quick for m in dropouts)
+
+
+def test_fast_path_for_adds_quick_dropout_only_on_request():
+    assert not fast_path_for("cpu").quick_dropout
+    path = fast_path_for("cpu", quick_dropout=True)
+    assert path.quick_dropout and path.describe().split(";")[0].endswith("+ quick dropout")
+    with pytest.raises(gptedu.ArgumentTypeError, match="quick_dropout"):
+        fast_path_for("cpu", quick_dropout="yes")
+
+
+def test_a_fast_run_with_quick_dropout_learns(verdict):
+    torch.manual_seed(123)
+    model = GPTModel(CFG)
+    fast_path = fast_path_for("cpu", quick_dropout=True)
+    apply_fast_path(model, fast_path)
+    train_loader, _ = train_val_loaders(verdict[:3000], context_length=32, batch_size=2)
+    optimizer = make_optimizer(model, lr=0.004, fast_path=fast_path)
+    losses = []
+    for _ in range(3):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < losses[0] - 2.0
