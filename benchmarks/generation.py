@@ -7,7 +7,14 @@ GPT-2-layout weights (a randomly initialised ``transformers.GPT2LMHeadModel``, s
 1. the seed's loop: the book's ``generate_text`` and ``GPTModel`` (tests/seed_reference.py),
    which recompute the whole sequence at every step;
 2. gptedu's ``generate_text`` with its key/value cache (the default);
-3. ``transformers``' ``generate(do_sample=False)`` (with its own cache).
+3. ``transformers``' ``generate(do_sample=False)`` (with its own cache);
+
+and, opt-in, gptedu's ``generate_text`` on ``quantize_int8(model)`` (int8 weights, gptedu/quantize.py),
+with what it costs in quality: how many of its greedy tokens equal the float32 model's, and the
+loss on *The Verdict* of both models. On random weights the next-token choices are near-ties, so
+that agreement says little; ``--train-epochs 10`` also trains the seed's model (``GPT_CONFIG_124M``,
+PyTorch's initialisation, ``torch.manual_seed(123)``) for the seed's 10 epochs on *The Verdict* on the
+fast path, and measures the agreement and the losses on that trained model too.
 
 The paths run alternately ``--repeats`` times after a warm-up, and the best time of each is
 reported (the machine may be shared). Each new token must read every weight of the model once
@@ -32,7 +39,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import seed_reference as seed  # noqa: E402
 
-from gptedu import ConfigError, generate_text, get_device  # noqa: E402
+from gptedu import (  # noqa: E402
+    ConfigError,
+    GPTModel,
+    calc_loss_loader,
+    create_dataloader_v1,
+    generate_text,
+    get_device,
+    get_tokenizer,
+    load_text,
+    quantize_int8,
+    train_val_loaders,
+)
 from gptedu.doctor import hardware_name  # noqa: E402
 from gptedu.pretrained import load_gpt2  # noqa: E402
 
@@ -85,16 +103,61 @@ def measure_bandwidth(device: torch.device, repeats: int = 5) -> dict[str, float
 
 
 def bytes_per_token(model: torch.nn.Module, num_cached: float) -> float:
-    """Bytes one cached generation step reads: every weight except the two embeddings (one row each;
-    the output head is read whole even where it shares the token embedding's tensor), plus the keys
-    and values of ``num_cached`` earlier tokens in every layer."""
-    embeddings = {model.tok_emb.weight, model.pos_emb.weight}
-    weights = sum(p.numel() * p.element_size() for p in model.parameters() if p not in embeddings)
-    if model.out_head.weight is model.tok_emb.weight:  # a tied head is read whole all the same
-        weights += model.out_head.weight.numel() * model.out_head.weight.element_size()
+    """Bytes one cached generation step reads: the tensors of every linear layer (float32, or int8 with
+    its scales) and layer norm, not the two embeddings (one row each; the output head is read whole
+    even where it shares the token embedding's tensor), plus the keys and values of ``num_cached``
+    earlier tokens in every layer."""
+    from gptedu import Int8Linear, LayerNorm
+
+    weights = 0
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, Int8Linear, LayerNorm)):
+            tensors = [*module.parameters(recurse=False), *module.buffers(recurse=False)]
+            weights += sum(t.numel() * t.element_size() for t in tensors if t is not getattr(module, "_ones", None))
     cfg = model.cfg
     kv = 2 * cfg["n_layers"] * cfg["emb_dim"] * num_cached * 4  # float32 keys and values
     return weights + kv
+
+
+def train_on_the_verdict(epochs: int, device: torch.device) -> GPTModel:
+    """The seed's model and run, on the fast path (context 256, batch 2, AdamW 0.0004 / 0.1), in evaluation mode."""
+    from gptedu import GPT_CONFIG_124M
+    from gptedu.fast_path import apply_fast_path, fast_path_for, make_optimizer
+
+    torch.manual_seed(123)
+    model = GPTModel(GPT_CONFIG_124M).to(device)
+    fast_path = fast_path_for(device)
+    train_loader, _ = train_val_loaders(load_text("the-verdict"), context_length=256, batch_size=2)
+    apply_fast_path(model, fast_path)
+    optimizer = make_optimizer(model, lr=0.0004, weight_decay=0.1, fast_path=fast_path)
+    torch.manual_seed(123)
+    model.train()
+    for _ in range(epochs):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x.to(device)).flatten(0, 1), y.to(device).flatten()).backward()
+            optimizer.step()
+    apply_fast_path(model, type(fast_path)())  # back to the book's operations for generation
+    return model.eval()
+
+
+def int8_quality(model: GPTModel, int8_model: GPTModel, prompt: torch.Tensor, n: int, device: torch.device) -> str:
+    """How close ``int8_model`` is to ``model``: equal greedy tokens of ``n``, where they first differ, both losses."""
+    context = model.cfg["context_length"]
+    new_fp32 = generate_text(model, prompt, n, context)[0, prompt.shape[1]:]
+    new_int8 = generate_text(int8_model, prompt, n, context)[0, prompt.shape[1]:]
+    differ = (new_fp32 != new_int8).nonzero()
+    first = f"first difference at new token {int(differ[0]) + 1}" if len(differ) else "no difference"
+    return (f"{int((new_fp32 == new_int8).sum())} of {n} greedy tokens equal ({first}); loss on The Verdict "
+            f"(windows of 256 tokens) float32 {verdict_loss(model, device):.4f}, int8 {verdict_loss(int8_model, device):.4f}")
+
+
+def verdict_loss(model: torch.nn.Module, device: torch.device) -> float:
+    """The average next-token loss over all of *The Verdict*, in windows of 256 tokens."""
+    loader = create_dataloader_v1(load_text("the-verdict"), batch_size=4, max_length=256, stride=256,
+                                  shuffle=False, drop_last=False)
+    with torch.no_grad():
+        return calc_loss_loader(loader, model, device)
 
 
 def synchronize(device: torch.device) -> None:
@@ -113,6 +176,10 @@ def main() -> None:
     parser.add_argument("--n-layers", type=int, default=None, help="a smaller model for a quick run (default: 12, the 124M's)")
     parser.add_argument("--emb-dim", type=int, default=None, help="(default: 768)")
     parser.add_argument("--n-heads", type=int, default=None, help="(default: 12)")
+    parser.add_argument("--train-epochs", type=int, default=0,
+                        help="also measure the int8 agreement on the seed's model trained this many epochs on The Verdict "
+                        "(the seed's run: 10; default: 0, random weights only)")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 path")
     args = parser.parse_args()
     try:
         device = get_device(args.device)
@@ -120,6 +187,7 @@ def main() -> None:
         parser.error(str(error))
 
     hf_model, model, seed_model = build_models(device, args.n_layers, args.emb_dim, args.n_heads)
+    int8_model = None if args.no_int8 else quantize_int8(model)
     prompt = torch.tensor([[15496, 11, 314, 716]], device=device)  # "Hello, I am"
     n = args.tokens
 
@@ -132,6 +200,8 @@ def main() -> None:
         "gptedu generate_text (KV cache)": lambda: generate_text(model, prompt, n, 1024),
         "transformers generate": hf_generate,
     }
+    if int8_model is not None:
+        paths["gptedu, int8 weights (opt-in)"] = lambda: generate_text(int8_model, prompt, n, 1024)
     outputs = {name: fn() for name, fn in [(k, lambda f=f: f()) for k, f in paths.items() if "seed" not in k]}  # warm-up
     seed.generate_text(seed_model, prompt, 5, 1024)  # warm-up of the seed's model
     best = {name: float("inf") for name in paths}
@@ -153,20 +223,36 @@ def main() -> None:
     limit_bandwidth = max(bandwidth.values())
     per_token = bytes_per_token(model, prompt.shape[1] + (n - 1) / 2)  # the cache holds the prompt + half the new tokens on average
     limit = limit_bandwidth / per_token
+    limits = {name: limit for name in paths}
+    if int8_model is not None:
+        int8_per_token = bytes_per_token(int8_model, prompt.shape[1] + (n - 1) / 2)
+        limits["gptedu, int8 weights (opt-in)"] = limit_bandwidth / int8_per_token
     print(f"Memory reads of 1 GiB on {hardware_name(device)}: "
           + ", ".join(f"{name} {rate / 1e9:.1f} GB/s" for name, rate in bandwidth.items()))
     print(f"Limit: {limit_bandwidth / 1e9:.1f} GB/s / {per_token / 1e6:.0f} MB read per token = {limit:.1f} tokens/s")
-    print(f"Greedy generation of {n} tokens, {size}, {where}, torch {torch.__version__}, best of {args.repeats}:")
+    if int8_model is not None:
+        print(f"Limit with int8 weights: {limit_bandwidth / 1e9:.1f} GB/s / {int8_per_token / 1e6:.0f} MB read per token "
+              f"= {limits['gptedu, int8 weights (opt-in)']:.1f} tokens/s")
+    print(f"Greedy generation of {n} tokens, {size} (random weights), {where}, torch {torch.__version__}, best of {args.repeats}:")
     for name, seconds in best.items():
-        print(f"  {name:34s} {n / seconds:7.1f} tokens/s  ({seconds:.2f} s)  {n / seconds / limit:4.0%} of the limit")
+        print(f"  {name:34s} {n / seconds:7.1f} tokens/s  ({seconds:.2f} s)  {n / seconds / limits[name]:4.0%} of its limit")
     seed_tps = n / best["seed's loop (full recompute)"]
     ours_tps = n / best["gptedu generate_text (KV cache)"]
     hf_tps = n / best["transformers generate"]
     print(f"KV cache vs the seed's loop: {ours_tps / seed_tps:.1f}x")
     print(f"KV cache vs transformers:    {ours_tps / hf_tps:.2f}x")
-    same = [torch.equal(outputs[name][:, :prompt.shape[1] + n], outputs["gptedu generate_text (KV cache)"])
-            for name in paths]
-    print("All three produced the same tokens:", all(same))
+    reference = outputs["gptedu generate_text (KV cache)"]
+    same = [torch.equal(outputs[name][:, :prompt.shape[1] + n], reference) for name in paths if "int8" not in name]
+    print("All three float32 paths produced the same tokens:", all(same))
+    if int8_model is not None:
+        print(f"int8 weights: {n / best['gptedu, int8 weights (opt-in)'] / ours_tps:.2f}x float32's speed")
+        print(f"int8 vs float32, these random weights: {int8_quality(model, int8_model, prompt, n, device)}")
+        if args.train_epochs:
+            start = time.perf_counter()
+            trained = train_on_the_verdict(args.train_epochs, device)
+            prompt = torch.tensor([get_tokenizer().encode("Every effort moves you")], device=device)
+            print(f"int8 vs float32, the seed's model trained {args.train_epochs} epochs on The Verdict "
+                  f"({time.perf_counter() - start:.0f} s): {int8_quality(trained, quantize_int8(trained), prompt, n, device)}")
 
 
 def sizes_are_124m(cfg: dict) -> bool:

@@ -14,6 +14,7 @@ The package holds the tested code the notebooks import, under the names of the b
 - ``generation`` (04, 05) greedy decoding, temperature, top-k, top-p, KV-cached generation
 - ``sampling``   (05) the logits transforms: temperature, top-k, top-p
 - ``beam_search`` (05) beam search
+- ``quantize``   (05) int8 weights for faster generation on a CPU (opt-in)
 - ``widgets``    (05) the interactive sampling explorer (needs ipywidgets)
 - ``figures``    (01, 03) concept figures: tokens as pieces of text, sliding windows, the split
 - ``plots``      (02, 04, 05) the loss chain, top-k and top-p cuts; loss, perplexity and learning-rate figures
@@ -59,6 +60,7 @@ from .notebook import checkpoint_folder, show_source
 from .performance import enable_fast_malloc
 from .plots import plot_learning_rate, plot_loss_chain, plot_losses, plot_perplexity, plot_top_k_top_p, plot_training_summary
 from .pretrained import GPT2_PARAMETER_COUNTS, HF_REPOS, build_empty_gpt, export_to_hf, load_gpt2, load_weights_into_gpt
+from .quantize import Int8Linear, quantize_int8
 from .sampling import (
     apply_temperature,
     next_token_probs,
@@ -92,7 +94,7 @@ __all__ = [
     "get_tokenizer", "gpt2_config", "load_text", "lr_at_step", "perplexity", "plot_learning_rate",
     "plot_loss_chain", "plot_losses", "plot_perplexity", "plot_top_k_top_p", "plot_training_summary", "show_source", "checkpoint_folder", "text_to_token_ids", "token_ids_to_text",
     "train_model", "train_model_simple", "train_val_loaders", "validate_config",
-    "Beam", "KVCache", "LayerKVCache", "apply_temperature", "beam_search", "next_token_probs", "sample_next_token",
+    "Beam", "Int8Linear", "KVCache", "LayerKVCache", "apply_temperature", "quantize_int8", "beam_search", "next_token_probs", "sample_next_token",
     "softmax_with_temperature", "top_k_filter", "top_p_filter",
     "FastPath", "LossScaler", "apply_fast_path", "autocast_precision", "fast_path_for", "make_optimizer", "native_bf16",
     "ArgumentTypeError", "InvalidInputError", "TrainingDivergedError",

@@ -134,6 +134,8 @@ def one_token_linear(layer: nn.Linear, x: torch.Tensor, split_linears: dict) -> 
     ``split_linears`` (the KV cache's) keeps each layer's halves for the whole generation. The
     result equals ``layer(x)`` up to float rounding.
     """
+    if not isinstance(layer, nn.Linear):
+        return layer(x)  # an Int8Linear (gptedu/quantize.py) has its own kernel
     split = split_linears.get(layer)
     if split is None or split.weight is not layer.weight:
         if not layer.weight.is_contiguous():

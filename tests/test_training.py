@@ -415,8 +415,11 @@ def test_accumulating_two_batches_of_one_equals_one_batch_of_two(verdict, tokeni
     accumulated, acc_history = _train_copy(verdict, tokenizer, batch_size=1, accumulation_steps=2, num_epochs=2)
     assert len(acc_history.track_lrs) == 2 * len(big_history.track_lrs)  # one rate per batch
     assert acc_history.track_lrs[::2] == big_history.track_lrs  # the schedule counts optimizer steps
+    # Equal up to float rounding: the gradients are summed in another order, and AdamW divides each by its own
+    # small running scale, so on an AVX512 CPU the output head differed by 1.0e-6 after 2 epochs (the test below
+    # shows that accumulating wrongly, as plain steps, moves it by more than 1e-4).
     for (name, a), b in zip(big_batch.state_dict().items(), accumulated.state_dict().values(), strict=True):
-        assert torch.allclose(a, b, atol=1e-6, rtol=0), name
+        assert torch.allclose(a, b, atol=1e-5, rtol=0), name
 
 
 def test_accumulation_changes_the_weights_compared_with_no_accumulation(verdict, tokenizer):
