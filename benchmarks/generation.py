@@ -39,6 +39,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import seed_reference as seed  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_seconds, timed  # noqa: E402  (benchmarks/timing.py)
+
 from gptedu import (  # noqa: E402
     ConfigError,
     GPTModel,
@@ -91,14 +94,7 @@ def measure_bandwidth(device: torch.device, repeats: int = 5) -> dict[str, float
     rates = {}
     for name, read in reads.items():
         read()  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            read()
-            synchronize(device)
-            best = min(best, time.perf_counter() - start)
-        rates[name] = buffer.numel() * buffer.element_size() / best
+        rates[name] = buffer.numel() * buffer.element_size() / best_seconds(read, device, repeats)
     return rates
 
 
@@ -160,13 +156,6 @@ def verdict_loss(model: torch.nn.Module, device: torch.device) -> float:
         return calc_loss_loader(loader, model, device)
 
 
-def synchronize(device: torch.device) -> None:
-    """Wait for the GPU's queued work, so that the clock measures it (CUDA and MPS kernels run asynchronously)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -210,11 +199,8 @@ def main() -> None:
         for name, rate in measure_bandwidth(device).items():  # in every round: a shared machine's speed varies
             bandwidth[name] = max(rate, bandwidth.get(name, 0.0))
         for name, fn in paths.items():
-            synchronize(device)
-            start = time.perf_counter()
-            outputs[name] = fn()
-            synchronize(device)
-            best[name] = min(best[name], time.perf_counter() - start)
+            seconds, outputs[name] = timed(fn, device)
+            best[name] = min(best[name], seconds)
 
     cfg = model.cfg
     size = "124M configuration" if sizes_are_124m(cfg) else f"{cfg['n_layers']} layers of width {cfg['emb_dim']}"

@@ -39,13 +39,15 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from gptedu.doctor import hardware_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_seconds, timed  # noqa: E402  (benchmarks/timing.py)
 
 PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 PATHS = ["book", "faithful", "fused kernels", "fused AdamW", "autocast", "quick dropout", "torch.compile"]
@@ -64,13 +66,6 @@ def book_model_class() -> tuple[type, str]:
 
         return seed_reference.GPTModel, "tests/seed_reference.py"
 
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the GPU's queued work, so that the clock measures it (CUDA and MPS kernels run asynchronously)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def autocast_precision(device: torch.device) -> str:
@@ -125,19 +120,10 @@ def worker(path: str, cfg: dict, batch_size: int, steps: int, device: torch.devi
         optimizer.step()
         return loss.item()
 
-    synchronize(device)
-    start = time.perf_counter()
-    for i in range(warmup_steps):
-        step(i)
-    synchronize(device)
-    warmup = time.perf_counter() - start
+    warmup, _ = timed(lambda: [step(i) for i in range(warmup_steps)], device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # the timed steps' memory, not the warm-up's
-    start = time.perf_counter()
-    for i in range(steps):
-        step(warmup_steps + i)
-    synchronize(device)
-    seconds = time.perf_counter() - start
+    seconds, _ = timed(lambda: [step(warmup_steps + i) for i in range(steps)], device)
     if device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
     else:
@@ -159,14 +145,7 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 10) -> 
     size = 8192 if device.type == "cuda" else 2048  # a GPU needs large products to reach its peak
     a, b = torch.randn(size, size, device=device).to(dtype), torch.randn(size, size, device=device).to(dtype)
     a @ b  # warm-up: cuBLAS picks its kernel
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        a @ b
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+    return 2 * size**3 / best_seconds(lambda: a @ b, device, repeats)
 
 
 def step_matmuls(cfg: dict, batch_size: int, dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
@@ -200,14 +179,7 @@ def step_matmuls(cfg: dict, batch_size: int, dtype: torch.dtype, device: torch.d
             torch.bmm(a, b)
 
     run()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        run()
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return flops / best
+    return flops / best_seconds(run, device, repeats)
 
 
 def run_worker(path: str, args: argparse.Namespace, context: int, batch_size: int) -> dict:
