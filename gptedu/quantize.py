@@ -45,13 +45,17 @@ class Int8Linear(nn.Module):
         super().__init__()
         check_instance("linear", linear, nn.Linear, "an nn.Linear")
         weight = linear.weight.detach().float()  # (out, in)
+        if not torch.isfinite(weight).all():
+            raise InvalidInputError(f"The layer's weight {tuple(weight.shape)} holds NaN or infinite values, which int8 "
+                                    "cannot represent. Quantize a model whose weights are finite (did its training diverge?).")
         self.in_features, self.out_features = linear.in_features, linear.out_features
         scale = weight.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / 127  # (out,): one step per row
         self.register_buffer("weight_int8", torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8))
         self.register_buffer("scale", scale)
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
         # The kernel multiplies by a scale of the activations' dtype; ones keep the float32 scale exact (applied after).
-        self.register_buffer("_ones", torch.ones(self.out_features, dtype=torch.bfloat16), persistent=False)
+        self.register_buffer("_ones", torch.ones(self.out_features, dtype=torch.bfloat16, device=weight.device),
+                             persistent=False)
         self.train(False)  # for generation and evaluation only (forward raises in training mode)
 
     def uses_int8_kernel(self, x: torch.Tensor) -> bool:
@@ -89,8 +93,11 @@ def quantize_int8(model: GPTModel) -> GPTModel:
     """
     check_instance("model", model, GPTModel, "a GPTModel")
     quantized = copy.deepcopy(model).eval().requires_grad_(False)  # nothing in it is trained
-    for module in list(quantized.modules()):
+    for prefix, module in list(quantized.named_modules()):
         for name, child in module.named_children():
             if isinstance(child, nn.Linear):
-                setattr(module, name, Int8Linear(child))
+                try:
+                    setattr(module, name, Int8Linear(child))
+                except InvalidInputError as error:
+                    raise InvalidInputError(f"{prefix + '.' if prefix else ''}{name}: {error}") from None
     return quantized

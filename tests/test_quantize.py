@@ -122,3 +122,12 @@ def test_quantize_int8_wants_a_gpt_model():
         quantize_int8(nn.Linear(4, 4))
     with pytest.raises(gptedu.ArgumentTypeError, match="linear must be an nn.Linear"):
         Int8Linear(nn.Conv1d(4, 4, 1))
+
+
+def test_a_model_with_nan_weights_is_refused_with_the_layer_named():
+    model = GPTModel(CFG)
+    with torch.no_grad():
+        model.trf_blocks[1].ff.layers[2].weight[0, 0] = float("nan")
+    with pytest.raises(gptedu.InvalidInputError, match=r"trf_blocks\.1\.ff\.layers\.2: The layer's weight \(48, 192\) "
+                       "holds NaN or infinite values"):
+        quantize_int8(model)
