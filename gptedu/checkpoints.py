@@ -36,6 +36,7 @@ from .errors import (
     DataNotFoundError,
     FileKindError,
     FormatVersionError,
+    InvalidInputError,
     UnsafeFileError,
 )
 from .model import GPTModel
@@ -172,6 +173,10 @@ def read_torch_weights(path: str | os.PathLike, mmap: bool = False) -> dict[str,
 
 def _model_tensors(model: nn.Module) -> tuple[dict[str, torch.Tensor], bool]:
     """The model's weights to save, and whether its output head is tied to the token embedding."""
+    if any(hasattr(m, "weight_int8") for m in model.modules()):
+        raise InvalidInputError("This model holds int8 weights (a quantize_int8 copy, for generation only), which the "
+                                "book's format cannot hold. Save the float32 model it was made from, and quantize "
+                                "again after loading it (it takes a second or two).")
     tied = getattr(model, "out_head", None) is not None and model.out_head.weight is model.tok_emb.weight
     state = {name: t for name, t in model.state_dict().items() if not name.endswith(_SKIPPED_BUFFERS)}
     if tied:

@@ -491,7 +491,10 @@ def count_parameters(model: nn.Module, tied_output_head: bool = False) -> int:
     check_instance("model", model, nn.Module, "a torch model such as GPTModel(cfg)")
     check_bool("tied_output_head", tied_output_head)
     total = sum(p.numel() for p in model.parameters())  # a shared (tied) tensor is listed once
-    already_tied = hasattr(model, "out_head") and model.out_head.weight is model.tok_emb.weight
+    # an int8 copy (quantize_int8) keeps its linear layers' numbers as buffers: they count all the same
+    total += sum(m.weight_int8.numel() + (0 if m.bias is None else m.bias.numel())
+                 for m in model.modules() if hasattr(m, "weight_int8"))
+    already_tied = hasattr(model, "out_head") and getattr(model.out_head, "weight", None) is model.tok_emb.weight
     if tied_output_head and hasattr(model, "out_head") and not already_tied:
-        total -= model.out_head.weight.numel()
+        total -= model.out_head.out_features * model.out_head.in_features
     return total

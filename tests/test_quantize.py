@@ -131,3 +131,28 @@ def test_a_model_with_nan_weights_is_refused_with_the_layer_named():
     with pytest.raises(gptedu.InvalidInputError, match=r"trf_blocks\.1\.ff\.layers\.2: The layer's weight \(48, 192\) "
                        "holds NaN or infinite values"):
         quantize_int8(model)
+
+
+def test_an_int8_copy_is_not_saved_in_the_books_format_and_says_what_to_save(tmp_path):
+    quantized = quantize_int8(GPTModel(CFG))
+    for save in (lambda: gptedu.save_model(quantized, tmp_path / "m.pth", verbose=False),
+                 lambda: gptedu.save_checkpoint(tmp_path / "c.safetensors", quantized)):
+        with pytest.raises(gptedu.InvalidInputError, match="int8 weights .* Save the float32 model"):
+            save()
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_an_int8_copy_counts_the_same_parameters_as_its_model():
+    model = GPTModel(CFG)
+    assert gptedu.count_parameters(quantize_int8(model)) == gptedu.count_parameters(model)
+
+
+def test_the_int8_copy_works_with_beam_search_and_sampling(trained, tokenizer):
+    model, _ = trained
+    quantized = quantize_int8(model)
+    prompt = torch.tensor([tokenizer.encode("I had always thought")])
+    beams = generate_text(quantized, prompt, max_new_tokens=8, context_size=CFG["context_length"], num_beams=3)
+    sampled = generate_text(quantized, prompt, max_new_tokens=8, context_size=CFG["context_length"], temperature=1.0,
+                            top_k=20, top_p=0.9, generator=torch.Generator().manual_seed(0))
+    assert beams.shape == sampled.shape == (1, prompt.shape[1] + 8)
+    assert torch.equal(beams, generate_text(model, prompt, max_new_tokens=8, context_size=CFG["context_length"], num_beams=3))
